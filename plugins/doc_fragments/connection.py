@@ -1,0 +1,154 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # The connection, credential and cache options shared by the lookup and
+    # the module. Documented once here; PLUGINS below adds only the sources a
+    # plugin reads them from.
+    DOCUMENTATION = r"""
+options:
+  client_id:
+    description:
+      - The OAuth client ID of your app, shown as C(client_id) or Consumer Key under your apps
+        in the Telenor developer portal dashboard.
+      - This is not a Connectid or Min Bedrift username; those are portal logins and do not
+        work against the API.
+      - Must not contain V(:), which HTTP Basic authentication cannot carry.
+    type: str
+  client_secret:
+    description:
+      - The OAuth client secret of your app (Consumer Secret). Keep it in Ansible Vault.
+      - It is sent only to the token endpoint, in the HTTP Basic C(Authorization) header,
+        and is never written to the cache, logs or error messages.
+    type: str
+  scope:
+    description:
+      - Scopes to request, each as its own list item; sent space-separated.
+      - Tokens for different scopes are cached separately.
+    type: list
+    elements: str
+  api_url:
+    description:
+      - Base URL of the Telenor API. The token endpoint is O(api_url)C(/oauth/v2/token)
+        and the logout endpoint O(api_url)C(/oauth/v2/logout).
+      - Must be C(https://); plain C(http://) is accepted only for a loopback host
+        (V(127.0.0.1), V(::1) or V(localhost)), such as a local emulator.
+    type: str
+    default: https://api.telenor.no
+  validate_certs:
+    description:
+      - Verify the server's TLS certificate. Turn off only for testing.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - A CA bundle file to verify the server's certificate with, instead of the system's.
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for the server to connect and to answer, per attempt.
+    type: float
+    default: 10
+  retries:
+    description:
+      - How many times to retry after a connection error, a dropped connection, a timeout,
+        an HTTP 5xx or an HTTP 429, with jittered exponential backoff and honouring
+        C(Retry-After) (up to 30 seconds). Other HTTP 4xx answers fail at once.
+    type: int
+    default: 3
+  min_ttl:
+    description:
+      - A cached token is reused while it has at least this many seconds left; otherwise a
+        new token is requested.
+      - The margin used is at most half the token's lifetime, so a short-lived token is
+        still reused rather than requested anew on every call.
+    type: int
+    default: 300
+  cache_dir:
+    description:
+      - Directory of the token cache, shared by all forks, hosts, runs and concurrent
+        C(ansible-playbook) processes of the user. Created with mode C(0700).
+      - Records are encrypted with AES-256-GCM under a key derived from O(client_secret);
+        files are mode C(0600).
+    type: path
+    default: ~/.cache/telenor_oauth
+notes:
+  - Proxies are taken from the usual C(HTTPS_PROXY), C(HTTP_PROXY) and C(NO_PROXY) environment variables.
+  - Error messages name the HTTP status, the Telenor error code and what it means; they never
+    contain the client secret or a token.
+"""
+
+    # Where the lookup reads each shared option from, besides its keyword arguments.
+    PLUGINS = r"""
+options:
+  client_id:
+    env:
+      - name: TELENOR_CLIENT_ID
+    vars:
+      - name: telenor_client_id
+  client_secret:
+    env:
+      - name: TELENOR_CLIENT_SECRET
+    vars:
+      - name: telenor_client_secret
+  scope:
+    env:
+      - name: TELENOR_SCOPE
+    vars:
+      - name: telenor_scope
+    ini:
+      - section: telenor_oauth
+        key: scope
+  api_url:
+    env:
+      - name: TELENOR_API_URL
+    vars:
+      - name: telenor_api_url
+    ini:
+      - section: telenor_oauth
+        key: api_url
+  validate_certs:
+    env:
+      - name: TELENOR_VALIDATE_CERTS
+    vars:
+      - name: telenor_validate_certs
+    ini:
+      - section: telenor_oauth
+        key: validate_certs
+  ca_path:
+    env:
+      - name: TELENOR_CA_PATH
+    vars:
+      - name: telenor_ca_path
+    ini:
+      - section: telenor_oauth
+        key: ca_path
+  timeout:
+    env:
+      - name: TELENOR_TIMEOUT
+    ini:
+      - section: telenor_oauth
+        key: timeout
+  retries:
+    env:
+      - name: TELENOR_RETRIES
+    ini:
+      - section: telenor_oauth
+        key: retries
+  min_ttl:
+    env:
+      - name: TELENOR_TOKEN_MIN_TTL
+    ini:
+      - section: telenor_oauth
+        key: min_ttl
+  cache_dir:
+    env:
+      - name: TELENOR_TOKEN_CACHE_DIR
+    ini:
+      - section: telenor_oauth
+        key: cache_dir
+"""

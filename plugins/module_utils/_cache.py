@@ -1,0 +1,211 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This file is private to the telenor.oauth collection; it is not a public API.
+
+"""Encrypted on-disk token cache, shared by forks, hosts, runs and processes.
+
+Layout under ``cache_dir`` (mode 0700), one pair of files per identity
+(api_url, client_id, scope, secret):
+
+* ``<key>.token``: the record, AES-256-GCM encrypted with a key derived from
+  the client secret by HKDF-SHA256 (RFC 5869); mode 0600, replaced atomically.
+* ``<key>.lock``: an flock(2) lock file, never deleted, so that one process
+  fetches while the others wait and then read what it wrote. The kernel
+  releases the lock of a process that dies.
+
+Readers never take the lock: the record file is only ever replaced by
+rename(2), so a reader sees the old record or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import time
+import typing as t
+
+from ._errors import TelenorCacheError
+from ._token import TokenRecord
+
+try:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+except ImportError:  # pragma: no cover - reported by the edges with missing_required_lib
+    HAS_CRYPTOGRAPHY = False
+else:
+    HAS_CRYPTOGRAPHY = True
+
+FORMAT_VERSION = 1
+_HKDF_INFO = b"telenor.oauth token cache v1"
+LOCK_TIMEOUT = 300.0
+
+
+def cache_key(*, api_url: str, client_id: str, scope: str | None, client_secret: str) -> str:
+    """File stem for an identity: a hash, so names reveal nothing."""
+    secret_digest = hashlib.sha256(client_secret.encode("utf-8")).hexdigest()
+    material = "\0".join(("telenor.oauth-cache-v1", api_url, client_id, scope or "", secret_digest))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
+
+
+def _derive_key(secret: str, salt: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_HKDF_INFO).derive(secret.encode("utf-8"))
+
+
+def seal(record: TokenRecord, *, secret: str, key: str) -> bytes:
+    """Encrypt a record; the file key is bound in as associated data."""
+    salt = os.urandom(16)
+    nonce = os.urandom(12)
+    ciphertext = AESGCM(_derive_key(secret, salt)).encrypt(nonce, record.to_json(), key.encode("ascii"))
+    envelope = {
+        "v": FORMAT_VERSION,
+        "salt": base64.b64encode(salt).decode("ascii"),
+        "nonce": base64.b64encode(nonce).decode("ascii"),
+        "ct": base64.b64encode(ciphertext).decode("ascii"),
+    }
+    return json.dumps(envelope).encode("ascii")
+
+
+def unseal(blob: bytes, *, secret: str, key: str) -> TokenRecord | None:
+    """Decrypt a record; None for anything corrupt, foreign or unreadable."""
+    try:
+        envelope = json.loads(blob.decode("ascii"))
+        if envelope.get("v") != FORMAT_VERSION:
+            return None
+        salt = base64.b64decode(envelope["salt"], validate=True)
+        nonce = base64.b64decode(envelope["nonce"], validate=True)
+        ciphertext = base64.b64decode(envelope["ct"], validate=True)
+        plain = AESGCM(_derive_key(secret, salt)).decrypt(nonce, ciphertext, key.encode("ascii"))
+        return TokenRecord.from_json(plain)
+    except (InvalidTag, ValueError, TypeError, KeyError, AttributeError, UnicodeError):
+        return None
+
+
+def _ensure_private_dir(path: str) -> None:
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.stat(path)
+    except OSError as exc:
+        raise TelenorCacheError(
+            f"Cannot create the token cache directory {path!r} (option cache_dir,"
+            f" env TELENOR_TOKEN_CACHE_DIR): {exc.strerror}"
+        ) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise TelenorCacheError(f"The token cache path {path!r} (option cache_dir) is not a directory")
+    if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, 0o700)
+    elif info.st_uid != os.geteuid() and stat.S_IMODE(info.st_mode) & 0o022:
+        raise TelenorCacheError(
+            f"The token cache directory {path!r} (option cache_dir) belongs to another user and"
+            " others can write to it; choose a private directory"
+        )
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise TelenorCacheError(
+            f"The token cache directory {path!r} (option cache_dir, env TELENOR_TOKEN_CACHE_DIR) is not writable"
+        )
+
+
+class TokenCache:
+    """The cache entry of one identity."""
+
+    def __init__(self, cache_dir: str, *, api_url: str, client_id: str, scope: str | None, client_secret: str) -> None:
+        self.cache_dir = cache_dir
+        self._secret = client_secret
+        self.key = cache_key(api_url=api_url, client_id=client_id, scope=scope, client_secret=client_secret)
+        self.path = os.path.join(cache_dir, self.key + ".token")
+        self.lock_path = os.path.join(cache_dir, self.key + ".lock")
+
+    def __repr__(self) -> str:
+        return f"TokenCache({self.path!r})"
+
+    def load(self) -> TokenRecord | None:
+        """The cached record, or None when there is none or it cannot be read."""
+        try:
+            with open(self.path, "rb") as handle:
+                blob = handle.read(65536)
+        except OSError:
+            return None
+        return unseal(blob, secret=self._secret, key=self.key)
+
+    @contextlib.contextmanager
+    def locked(self, timeout: float = LOCK_TIMEOUT) -> t.Iterator[None]:
+        """Hold this identity's exclusive lock."""
+        _ensure_private_dir(self.cache_dir)
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise TelenorCacheError(
+                f"Cannot open the token cache lock file in {self.cache_dir!r} (option cache_dir): {exc.strerror}"
+            ) from None
+        try:
+            self._acquire(fd, timeout)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def _acquire(self, fd: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TelenorCacheError(
+                        f"Timed out after {int(timeout)} s waiting for the token cache lock in"
+                        f" {self.cache_dir!r}; another process holds it"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+
+    def store(self, record: TokenRecord) -> None:
+        """Replace the record atomically: temp file, fsync, rename. Call under the lock."""
+        self._remove_stale_temps()
+        blob = seal(record, secret=self._secret, key=self.key)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.key}.", suffix=".tmp", dir=self.cache_dir)
+        except OSError as exc:
+            raise TelenorCacheError(f"Cannot write to the token cache {self.cache_dir!r}: {exc.strerror}") from None
+        try:
+            with os.fdopen(fd, "wb") as handle:  # mkstemp creates it 0600
+                handle.write(blob)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise TelenorCacheError(f"Cannot write to the token cache {self.cache_dir!r}: {exc.strerror}") from None
+        self._fsync_dir()
+
+    def delete(self) -> None:
+        """Forget the record. Call under the lock; the lock file stays."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        self._fsync_dir()
+
+    def _fsync_dir(self) -> None:
+        with contextlib.suppress(OSError):
+            fd = os.open(self.cache_dir, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _remove_stale_temps(self) -> None:
+        # Only the lock holder writes temp files for this key, so under the
+        # lock any that exist were left by a writer that was killed.
+        for leftover in glob.glob(os.path.join(glob.escape(self.cache_dir), f".{self.key}.*.tmp")):
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)

@@ -1,0 +1,215 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This file is private to the telenor.oauth collection; it is not a public API.
+
+"""HTTP client for the Telenor OAuth endpoints (token and logout).
+
+``requests`` is imported only when a request is about to be made, so that the
+lookup's warm-cache path stays cheap.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+import typing as t
+
+from ._errors import (
+    LOGOUT_ENDPOINT,
+    TOKEN_ENDPOINT,
+    TelenorTransportError,
+    api_error,
+)
+from ._token import TokenRecord, record_from_response
+
+TOKEN_PATH = "/oauth/v2/token"
+LOGOUT_PATH = "/oauth/v2/logout"
+
+RETRY_BASE_DELAY = 0.5
+RETRY_MAX_DELAY = 10.0
+RETRY_AFTER_CAP = 30.0
+
+
+def _is_retryable_status(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def basic_authorization(client_id: str, client_secret: str) -> str:
+    """The header value ``curl -u client_id:client_secret`` sends (RFC 7617).
+
+    Only the first colon separates the two, so a secret may contain colons.
+    """
+    raw = f"{client_id}:{client_secret}".encode("utf-8")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def retry_delay(attempt: int, retry_after: str | None, *, rand: t.Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based).
+
+    A server's ``Retry-After`` (seconds) is honoured up to RETRY_AFTER_CAP;
+    otherwise exponential backoff with full jitter, capped at RETRY_MAX_DELAY.
+    """
+    if retry_after is not None:
+        try:
+            return min(max(float(retry_after.strip()), 0.0), RETRY_AFTER_CAP)
+        except ValueError:
+            pass  # an HTTP date or garbage: fall back to our own backoff
+    ceiling = min(RETRY_MAX_DELAY, RETRY_BASE_DELAY * (2 ** (attempt - 1)))
+    return ceiling / 2 + rand() * ceiling / 2
+
+
+def _requests():
+    import requests  # pylint: disable=import-outside-toplevel
+
+    return requests
+
+
+def _transport_message(exc: Exception, action: str) -> str:
+    requests = _requests()
+    if isinstance(exc, requests.exceptions.SSLError):
+        why = "TLS certificate verification failed (set ca_path to your CA bundle, or validate_certs=false only for testing)"
+    elif isinstance(exc, requests.exceptions.ConnectTimeout):
+        why = "timed out connecting"
+    elif isinstance(exc, requests.exceptions.Timeout):
+        why = "timed out waiting for the answer (see the timeout option)"
+    elif isinstance(exc, requests.exceptions.ProxyError):
+        why = "the proxy refused or failed the connection"
+    elif isinstance(exc, requests.exceptions.ConnectionError):
+        why = "could not connect, or the connection was dropped"
+    elif isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        why = "the connection was dropped in the middle of the answer"
+    else:
+        why = type(exc).__name__
+    return f"Telenor {action} failed: {why}"
+
+
+class TelenorClient:
+    """Talks to ``{api_url}/oauth/v2/token`` and ``{api_url}/oauth/v2/logout``."""
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        client_id: str,
+        client_secret: str,
+        timeout: float = 10,
+        retries: int = 3,
+        validate_certs: bool = True,
+        ca_path: str | None = None,
+        sleep: t.Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.timeout = timeout
+        self.retries = retries
+        self.verify: bool | str = ca_path if (validate_certs and ca_path) else validate_certs
+        self._sleep = sleep
+        self._session = None
+
+    def __repr__(self) -> str:
+        return f"TelenorClient(api_url={self.api_url!r}, client_id={self.client_id!r})"
+
+    def _http(self):
+        if self._session is None:
+            requests = _requests()
+            session = requests.Session()
+            # Proxies come from HTTPS_PROXY/HTTP_PROXY/NO_PROXY (trust_env);
+            # credentials from ~/.netrc must never replace ours.
+            session.trust_env = True
+            session.auth = None
+            if self.verify is False:
+                import urllib3  # pylint: disable=import-outside-toplevel
+
+                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            self._session = session
+        return self._session
+
+    def _send(self, endpoint: str, method: str, path: str, **kwargs: t.Any):
+        """Send with retries on transient faults; return the final response."""
+        requests = _requests()
+        action = "token request" if endpoint == TOKEN_ENDPOINT else "token revocation (logout)"
+        action += f" to {self.api_url}"
+        attempts = self.retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._http().request(
+                    method,
+                    self.api_url + path,
+                    timeout=self.timeout,
+                    verify=self.verify,
+                    allow_redirects=False,
+                    **kwargs,
+                )
+                # Read the whole body here so a connection dropped mid-body is
+                # a transport error we can retry.
+                _ = response.content
+            except requests.exceptions.SSLError as exc:
+                # A certificate problem does not go away by retrying.
+                raise TelenorTransportError(_transport_message(exc, action), attempts=attempt) from None
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:
+                if attempt == attempts:
+                    raise TelenorTransportError(
+                        f"{_transport_message(exc, action)} (gave up after {attempt} attempts)",
+                        attempts=attempt,
+                    ) from None
+                self._sleep(retry_delay(attempt, None))
+                continue
+            except requests.exceptions.RequestException as exc:
+                raise TelenorTransportError(_transport_message(exc, action), attempts=attempt) from None
+            if _is_retryable_status(response.status_code) and attempt < attempts:
+                self._sleep(retry_delay(attempt, response.headers.get("Retry-After")))
+                continue
+            response.attempts = attempt
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def request_token(self, scope: str | None = None) -> TokenRecord:
+        """Obtain a new token with the client-credentials grant."""
+        data = {"grant_type": "client_credentials"}
+        if scope:
+            data["scope"] = scope
+        return self._token_request(data, scope)
+
+    def refresh_token(self, refresh_token: str, scope: str | None = None) -> TokenRecord:
+        """Renew a token with the refresh-token grant (RFC 6749 section 6)."""
+        data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        if scope:
+            data["scope"] = scope
+        return self._token_request(data, scope)
+
+    def _token_request(self, data: dict[str, str], scope: str | None) -> TokenRecord:
+        requested_at = time.time()
+        response = self._send(
+            TOKEN_ENDPOINT,
+            "POST",
+            TOKEN_PATH,
+            data=data,
+            headers={
+                "Authorization": basic_authorization(self.client_id, self._client_secret),
+                "Accept": "application/json",
+            },
+        )
+        if response.status_code != 200:
+            raise api_error(TOKEN_ENDPOINT, response.status_code, response.content, attempts=response.attempts)
+        return record_from_response(response.content, requested_at=requested_at, requested_scope=scope)
+
+    def revoke(self, access_token: str) -> bool:
+        """Revoke a token. True when revoked now, False when it was already invalid."""
+        response = self._send(
+            LOGOUT_ENDPOINT,
+            "GET",
+            LOGOUT_PATH,
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        if response.status_code == 200:
+            return True
+        error = api_error(LOGOUT_ENDPOINT, response.status_code, response.content, attempts=response.attempts)
+        if response.status_code == 401 and error.code == 2:
+            return False
+        raise error
+

@@ -1,0 +1,213 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This file is private to the telenor.oauth collection; it is not a public API.
+
+"""Reading and validating the shared connection options, once, for every edge.
+
+The lookup reads options with ``get_option`` and the module with
+``module.params``; ``OptionAdapter`` hides the difference so the validation
+below is written once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import typing as t
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ._cache import TokenCache
+from ._errors import TelenorConfigError
+
+DEFAULT_API_URL = "https://api.telenor.no"
+DEFAULT_CACHE_DIR = "~/.cache/telenor_oauth"
+
+_SOURCES = {
+    "client_id": "the client_id option, the telenor_client_id variable or the TELENOR_CLIENT_ID environment variable",
+    "client_secret": (
+        "the client_secret option, the telenor_client_secret variable (keep it in Ansible Vault)"
+        " or the TELENOR_CLIENT_SECRET environment variable"
+    ),
+}
+_CREDENTIAL_WORDS = {
+    "client_id": "the Consumer Key of your app in the Telenor developer portal",
+    "client_secret": "the Consumer Secret of your app in the Telenor developer portal",
+}
+
+
+class OptionAdapter:
+    """Reads options by name from a plugin or a module."""
+
+    def __init__(self, getter: t.Callable[[str], t.Any]) -> None:
+        self._getter = getter
+
+    @classmethod
+    def from_plugin(cls, plugin: t.Any) -> OptionAdapter:
+        return cls(plugin.get_option)
+
+    @classmethod
+    def from_module(cls, module: t.Any) -> OptionAdapter:
+        return cls(module.params.get)
+
+    def get(self, name: str) -> t.Any:
+        return self._getter(name)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated connection settings. The secret is left out of repr()."""
+
+    api_url: str
+    client_id: str
+    client_secret: str
+    scope: str | None
+    validate_certs: bool
+    ca_path: str | None
+    timeout: float
+    retries: int
+    min_ttl: int
+    cache_dir: str
+
+    def __repr__(self) -> str:
+        return f"Settings(api_url={self.api_url!r}, client_id={self.client_id!r}, scope={self.scope!r})"
+
+    def client(self):
+        from ._client import TelenorClient  # pylint: disable=import-outside-toplevel
+
+        return TelenorClient(
+            api_url=self.api_url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            timeout=self.timeout,
+            retries=self.retries,
+            validate_certs=self.validate_certs,
+            ca_path=self.ca_path,
+        )
+
+    def cache(self) -> TokenCache:
+        return TokenCache(
+            self.cache_dir,
+            api_url=self.api_url,
+            client_id=self.client_id,
+            scope=self.scope,
+            client_secret=self.client_secret,
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_api_url(value: t.Any) -> str:
+    """Check ``api_url`` and return it without a trailing slash."""
+    if not isinstance(value, str) or not value.strip():
+        raise TelenorConfigError("api_url must be a URL such as https://api.telenor.no")
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+        _port = parts.port  # raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise TelenorConfigError(f"api_url {url!r} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise TelenorConfigError(
+            f"api_url {url!r} is not an http(s) URL with a host; expected for example https://api.telenor.no"
+        )
+    if parts.username is not None or parts.password is not None:
+        # Do not echo the URL: it carries credentials.
+        raise TelenorConfigError(
+            "api_url must not carry credentials (user:password@); set client_id and client_secret instead"
+        )
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise TelenorConfigError(f"api_url {url!r} must not have a query string or fragment")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise TelenorConfigError(
+            f"api_url {url!r} uses plain http:// to a host that is not loopback; the client secret"
+            " would cross the network unencrypted. Use https:// (http:// is accepted only for"
+            " 127.0.0.1, ::1 or localhost, such as a local emulator)"
+        )
+    return url.rstrip("/")
+
+
+def normalize_scope(value: t.Any) -> str | None:
+    """Scopes as the space-separated string the token endpoint takes."""
+    if value is None or value == "" or value == []:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise TelenorConfigError("scope must be a list of scope names")
+    scopes: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise TelenorConfigError(f"scope items must be strings, got {type(item).__name__}")
+        name = item.strip()
+        if not name:
+            continue
+        if any(char.isspace() for char in name):
+            raise TelenorConfigError(
+                f"scope item {name!r} contains whitespace; give each scope as its own list item"
+            )
+        if name not in scopes:
+            scopes.append(name)
+    return " ".join(scopes) or None
+
+
+def _credential(adapter: OptionAdapter, name: str) -> str:
+    value = adapter.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise TelenorConfigError(
+            f"No {name} given, or it is empty: set {_SOURCES[name]}. It is {_CREDENTIAL_WORDS[name]};"
+            " Connectid and Min Bedrift logins are portal logins, not API credentials"
+        )
+    if not isinstance(value, str):
+        raise TelenorConfigError(f"{name} must be a string")
+    return value
+
+
+def _number(adapter: OptionAdapter, name: str, default: float, *, minimum: float, integer: bool) -> t.Any:
+    value = adapter.get(name)
+    if value is None:
+        value = default
+    try:
+        number = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        raise TelenorConfigError(f"{name} must be a number, got {value!r}") from None
+    if number < minimum:
+        raise TelenorConfigError(f"{name} must be at least {minimum}, got {value!r}")
+    return number
+
+
+def settings_from_options(adapter: OptionAdapter) -> Settings:
+    """Validate every shared option; raise TelenorConfigError naming the bad one."""
+    client_id = _credential(adapter, "client_id")
+    if ":" in client_id:
+        raise TelenorConfigError(
+            "client_id must not contain ':' (HTTP Basic authentication cannot carry it);"
+            " check that client_id and client_secret are not swapped or joined"
+        )
+    client_secret = _credential(adapter, "client_secret")
+    timeout = _number(adapter, "timeout", 10, minimum=0.001, integer=False)
+    cache_dir = adapter.get("cache_dir") or DEFAULT_CACHE_DIR
+    ca_path = adapter.get("ca_path") or None
+    if ca_path is not None and not os.path.exists(os.path.expanduser(ca_path)):
+        raise TelenorConfigError(f"ca_path {ca_path!r} does not exist")
+    validate_certs = adapter.get("validate_certs")
+    return Settings(
+        api_url=normalize_api_url(adapter.get("api_url") or DEFAULT_API_URL),
+        client_id=client_id,
+        client_secret=client_secret,
+        scope=normalize_scope(adapter.get("scope")),
+        validate_certs=True if validate_certs is None else bool(validate_certs),
+        ca_path=os.path.expanduser(ca_path) if ca_path else None,
+        timeout=timeout,
+        retries=_number(adapter, "retries", 3, minimum=0, integer=True),
+        min_ttl=_number(adapter, "min_ttl", 300, minimum=0, integer=True),
+        cache_dir=os.path.abspath(os.path.expanduser(cache_dir)),
+    )

@@ -1,0 +1,100 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This file is private to the telenor.oauth collection; it is not a public API.
+
+"""Obtain and revoke tokens through the cache: the one code path of the lookup and the module."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ._errors import TelenorAPIError
+from ._options import Settings
+from ._token import TokenRecord
+
+
+@dataclass(frozen=True)
+class Obtained:
+    """What ``obtain_token`` did: the record, and whether it came from the cache."""
+
+    record: TokenRecord | None
+    cached: bool
+    replaced: TokenRecord | None = None
+
+
+def cached_token(settings: Settings) -> TokenRecord | None:
+    """The cached token if it is still usable; no lock, no request."""
+    record = settings.cache().load()
+    if record is not None and record.is_usable(settings.min_ttl):
+        return record
+    return None
+
+
+def _renew(settings: Settings, previous: TokenRecord | None, *, force: bool) -> TokenRecord:
+    client = settings.client()
+    if previous is not None and previous.refresh_token and not force:
+        try:
+            return client.refresh_token(previous.refresh_token, settings.scope)
+        except TelenorAPIError as exc:
+            # 401 code 7, "Invalid refresh_token" (seed, token endpoint):
+            # fall back to the client-credentials grant.
+            if not (exc.status == 401 and exc.code == 7):
+                raise
+    return client.request_token(settings.scope)
+
+
+def obtain_token(settings: Settings, *, force: bool = False, check_mode: bool = False) -> Obtained:
+    """Return a usable token, fetching one only when the cache has none.
+
+    The fast path reads the cache without a lock. On a miss, the identity's
+    lock is taken and the cache read again, so that of many processes missing
+    at once only the first makes a request; the rest read its token.
+    """
+    if not force:
+        record = cached_token(settings)
+        if record is not None:
+            return Obtained(record, cached=True)
+    if check_mode:
+        return Obtained(None, cached=False)
+    started = time.time()
+    cache = settings.cache()
+    with cache.locked():
+        previous = cache.load()
+        usable = previous is not None and previous.is_usable(settings.min_ttl)
+        # A forced renewal that another process completed while we waited for
+        # the lock already is the new token this call asked for.
+        if usable and (not force or previous.issued_at >= started):
+            return Obtained(previous, cached=True)
+        record = _renew(settings, previous, force=force)
+        cache.store(record)
+        return Obtained(record, cached=False, replaced=previous)
+
+
+def revoke_token(settings: Settings, access_token: str | None = None, *, check_mode: bool = False) -> bool:
+    """Revoke ``access_token``, or the cached token; True when a live token was revoked.
+
+    The cached record is dropped once its token is revoked or found already
+    invalid; it is kept when the revocation fails, so nothing is lost.
+    """
+    cache = settings.cache()
+    if check_mode:
+        record = cache.load()
+        if access_token:
+            return True
+        return record is not None and record.seconds_left() > 0
+    with cache.locked():
+        record = cache.load()
+        token = access_token or (record.access_token if record else None)
+        if not token:
+            return False
+        is_cached = record is not None and record.access_token == token
+        if is_cached and record.seconds_left() <= 0:
+            cache.delete()  # expired: nothing left to revoke
+            return False
+        revoked = settings.client().revoke(token)
+        if is_cached:
+            cache.delete()
+        return revoked

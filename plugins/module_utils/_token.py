@@ -1,0 +1,147 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This file is private to the telenor.oauth collection; it is not a public API.
+
+"""The token record: what a token response means, and what users get back."""
+
+from __future__ import annotations
+
+import json
+import time
+import typing as t
+from dataclasses import asdict, dataclass
+
+from ._errors import TelenorResponseError
+
+# RFC 6749 section 7.1: a client must not use a token whose type it does not
+# understand. The Telenor API issues Bearer tokens (RFC 6750).
+SUPPORTED_TOKEN_TYPES = {"bearer": "Bearer"}
+
+# Records written by a clock more than this far ahead of ours are not trusted.
+CLOCK_SKEW_TOLERANCE = 30
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """One issued token. ``refresh_token`` is cached but never returned by default."""
+
+    access_token: str
+    token_type: str
+    expires_at: float
+    issued_at: float
+    lifetime: int
+    scope: str | None = None
+    refresh_token: str | None = None
+
+    def seconds_left(self, now: float | None = None) -> int:
+        """Seconds until expiry, never more than the token's lifetime."""
+        now = time.time() if now is None else now
+        return max(0, min(int(self.expires_at - now), self.lifetime))
+
+    def is_usable(self, min_ttl: int, now: float | None = None) -> bool:
+        """True when the token has at least the effective minimum lifetime left.
+
+        The margin is capped at half the token's lifetime, so that a token that
+        lives shorter than ``min_ttl`` is still reused for a while instead of
+        being fetched again on every call.
+        """
+        now = time.time() if now is None else now
+        if self.issued_at > now + CLOCK_SKEW_TOLERANCE:
+            # Written by a process whose clock ran ahead of ours: we cannot tell
+            # how long it really has left.
+            return False
+        margin = min(min_ttl, self.lifetime // 2)
+        return self.expires_at - now > 0 and self.seconds_left(now) >= margin
+
+    def as_result(self, now: float | None = None) -> dict[str, t.Any]:
+        """The record users see: no refresh token."""
+        return {
+            "access_token": self.access_token,
+            "token_type": self.token_type,
+            "expires_in": self.seconds_left(now),
+            "expires_at": int(self.expires_at),
+            "scope": self.scope,
+            "authorization": f"{self.token_type} {self.access_token}",
+        }
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> TokenRecord:
+        fields = json.loads(data.decode("utf-8"))
+        return cls(
+            access_token=str(fields["access_token"]),
+            token_type=str(fields["token_type"]),
+            expires_at=float(fields["expires_at"]),
+            issued_at=float(fields["issued_at"]),
+            lifetime=int(fields["lifetime"]),
+            scope=fields.get("scope"),
+            refresh_token=fields.get("refresh_token"),
+        )
+
+
+def _lifetime(value: t.Any) -> int:
+    """Parse ``expires_in``: an integer or, as in the seed's example, a numeric string."""
+    if isinstance(value, bool) or value is None:
+        raise TelenorResponseError(
+            "The Telenor token response has no usable 'expires_in' (the token lifetime in seconds)"
+        )
+    if isinstance(value, str):
+        value = value.strip()
+        try:
+            value = float(value)
+        except ValueError:
+            raise TelenorResponseError(
+                "The Telenor token response has a non-numeric 'expires_in'; expected the token lifetime in seconds"
+            ) from None
+    if not isinstance(value, (int, float)) or value != value:  # NaN
+        raise TelenorResponseError("The Telenor token response has a non-numeric 'expires_in'")
+    if value <= 0:
+        raise TelenorResponseError(
+            f"The Telenor token response has 'expires_in' {int(value)}: the token is already expired"
+        )
+    return int(value)
+
+
+def record_from_response(body: bytes | str, *, requested_at: float, requested_scope: str | None) -> TokenRecord:
+    """Parse a 200 token response into a record, or raise TelenorResponseError.
+
+    ``requested_at`` is the time the request was sent, so that the expiry we
+    compute errs on the early side.
+    """
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise TelenorResponseError(
+            "The Telenor token endpoint answered 200 with a body that is not JSON"
+            " (an HTML page from a proxy or portal, or a truncated response?)"
+        ) from None
+    if not isinstance(data, dict):
+        raise TelenorResponseError("The Telenor token endpoint answered 200 with JSON that is not an object")
+    token = data.get("access_token")
+    if not isinstance(token, str) or not token.strip():
+        raise TelenorResponseError("The Telenor token endpoint answered 200 without an 'access_token'")
+    raw_type = data.get("token_type") or "Bearer"
+    token_type = SUPPORTED_TOKEN_TYPES.get(str(raw_type).strip().lower())
+    if token_type is None:
+        raise TelenorResponseError(
+            f"The Telenor token endpoint issued a token of type {str(raw_type)[:40]!r}, which this"
+            " collection does not understand; only Bearer tokens are supported (RFC 6749 section 7.1)"
+        )
+    lifetime = _lifetime(data.get("expires_in"))
+    scope = data.get("scope") if isinstance(data.get("scope"), str) else requested_scope
+    refresh = data.get("refresh_token")
+    return TokenRecord(
+        access_token=token,
+        token_type=token_type,
+        expires_at=requested_at + lifetime,
+        issued_at=requested_at,
+        lifetime=lifetime,
+        scope=scope or None,
+        refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+    )

@@ -1,0 +1,116 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Fixtures that run the real ansible-playbook against the Telenor API emulator on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.emulator.control import Emulator  # noqa: E402
+
+CLIENT_ID = "it-client"
+# Distinctive, with a colon, so leak checks cannot match by accident.
+CLIENT_SECRET = "it-Secret:9f3b7c1e-never-print-me"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def collections_path(tmp_path_factory) -> Path:
+    """A collections root whose telenor/oauth is this checkout."""
+    base = tmp_path_factory.mktemp("collections")
+    target = base / "ansible_collections" / "telenor"
+    target.mkdir(parents=True)
+    (target / "oauth").symlink_to(ROOT)
+    return base
+
+
+@pytest.fixture(scope="session")
+def emulator_server():
+    emulator = Emulator()
+    emulator.start(clients=[(CLIENT_ID, CLIENT_SECRET)])
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server):
+    emulator_server.reset()
+    yield emulator_server
+    emulator_server.reset()
+
+
+@dataclass
+class Run:
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class Ansible:
+    """Runs ansible-playbook with the collection, the emulator and a private cache."""
+
+    def __init__(self, collections: Path, workdir: Path, emulator: Emulator) -> None:
+        self.collections = collections
+        self.workdir = workdir
+        self.emulator = emulator
+        self.cache_dir = workdir / "token-cache"
+        self.env = {
+            **os.environ,
+            "ANSIBLE_COLLECTIONS_PATH": str(collections),
+            "ANSIBLE_LOCAL_TEMP": str(workdir / "ansible-local-tmp"),
+            "ANSIBLE_HOME": str(workdir / "ansible-home"),
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+            "TELENOR_API_URL": emulator.url,
+            "TELENOR_CLIENT_ID": CLIENT_ID,
+            "TELENOR_CLIENT_SECRET": CLIENT_SECRET,
+            "TELENOR_TOKEN_CACHE_DIR": str(self.cache_dir),
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        for name in ("TELENOR_SCOPE", "TELENOR_CA_PATH", "TELENOR_VALIDATE_CERTS"):
+            self.env.pop(name, None)
+
+    def inventory(self, hosts: int, name: str = "inventory.ini") -> Path:
+        path = self.workdir / name
+        lines = ["[fleet]"] + [f"host{i:04d}" for i in range(hosts)]
+        lines += ["", "[fleet:vars]", "ansible_connection=local", f"ansible_python_interpreter={sys.executable}"]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def command(self, playbook: Path, *, inventory: Path | None = None, forks: int = 5,
+                extra_vars: dict | None = None, args: tuple = ()) -> list[str]:
+        cmd = [str(BIN / "ansible-playbook"), str(playbook), "-i", str(inventory or self.inventory(3)),
+               "--forks", str(forks)]
+        if extra_vars:
+            cmd += ["-e", json.dumps(extra_vars)]
+        return cmd + list(args)
+
+    def run(self, playbook: Path, *, env: dict | None = None, timeout: float = 300, **kwargs) -> Run:
+        proc = subprocess.run(
+            self.command(playbook, **kwargs), cwd=self.workdir, env={**self.env, **(env or {})},
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def ansible(collections_path, tmp_path, emulator) -> Ansible:
+    return Ansible(collections_path, tmp_path, emulator)
