@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: `make test` runs this, and so does CI.
+# Installs what it needs (venvs from PyPI, Debian packages), starts what it
+# needs (the emulator, sshd on 127.0.0.1), and stops it again.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+"$root/scripts/bootstrap.sh" core219 || exit 1
+venv="$root/.venv/core219"
+export PATH="$venv/bin:$PATH"
+export PYTHONDONTWRITEBYTECODE=1
+
+failed=()
+passed=()
+step() {
+  local name=$1; shift
+  echo
+  echo "=== $name"
+  if "$@"; then passed+=("$name"); else failed+=("$name"); fi
+}
+
+# ansible-test needs the collection at .../ansible_collections/telenor/oauth:
+# copy the files git knows (committed or not, minus ignored ones) there.
+collection_copy() {
+  local dest="$root/build/ansible_collections/telenor/oauth"
+  rm -rf "$root/build/ansible_collections"
+  mkdir -p "$dest"
+  git ls-files -z --cached --others --exclude-standard | grep -zv '^build/' |
+    xargs -0 -I{} sh -c 'test -e "{}" && cp --parents -P "{}" "'"$dest"'"/'
+  echo "$dest"
+}
+
+# ansible-test fetches a get-pip.py from a host outside the package registries;
+# give it our offline stand-in, for the pip version it pins.
+offline_get_pip() {
+  local version
+  version=$(python - <<'PY'
+import re, ansible_test, pathlib
+src = pathlib.Path(ansible_test.__file__).parent.joinpath("_internal/python_requirements.py").read_text()
+print(re.search(r"pip='([0-9.]+)'", src).group(1))
+PY
+)
+  mkdir -p ~/.ansible/test/cache
+  cp "$root/scripts/ansible_test_get_pip.py" ~/.ansible/test/cache/"get_pip_${version//./_}.py"
+}
+
+sanity() {
+  local dest
+  offline_get_pip
+  dest=$(collection_copy)
+  (cd "$dest" && git init -q && git add -A &&
+    ansible-test sanity --color no --python 3.11 --requirements)
+}
+
+lint() {
+  ansible-lint --profile production --offline
+}
+
+step "unit tests (pytest, ansible-core $(ansible --version | head -n1 | grep -o '[0-9.]*' | head -n1))" \
+  python -m pytest tests/unit -q -p no:cacheprovider
+step "integration tests (ansible-playbook against the emulator)" \
+  python -m pytest tests/integration -q -p no:cacheprovider
+step "ansible-test sanity" sanity
+step "ansible-lint (production profile)" lint
+step "antsibull-changelog lint" antsibull-changelog lint
+
+echo
+echo "=== summary"
+for s in "${passed[@]}"; do echo "ok:     $s"; done
+for s in "${failed[@]}"; do echo "FAILED: $s"; done
+[ ${#failed[@]} -eq 0 ]
