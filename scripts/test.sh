@@ -6,6 +6,22 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+# Debian packages the suite needs: shellcheck for ansible-test sanity.
+ensure_debian_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "test: installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test: not root; install them first: sudo apt-get install ${missing[*]}" >&2
+    return 1
+  fi
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null
+}
+ensure_debian_packages shellcheck || exit 1
+
 "$root/scripts/bootstrap.sh" core219 || exit 1
 venv="$root/.venv/core219"
 export PATH="$venv/bin:$PATH"
@@ -53,8 +69,12 @@ sanity() {
     ansible-test sanity --color no --python 3.11 --requirements)
 }
 
+# ansible-lint resolves telenor.oauth.* through a collections path holding this checkout.
 lint() {
-  ansible-lint --profile production --offline
+  local collections="$root/build/lint-collections"
+  mkdir -p "$collections/ansible_collections/telenor"
+  ln -sfn "$root" "$collections/ansible_collections/telenor/oauth"
+  ANSIBLE_COLLECTIONS_PATH="$collections" ansible-lint --profile production --offline --nocolor
 }
 
 step "unit tests (pytest, ansible-core $(ansible --version | head -n1 | grep -o '[0-9.]*' | head -n1))" \

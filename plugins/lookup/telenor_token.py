@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: telenor_token
-author: telenor.oauth maintainers
+author: Telenor OAuth collection maintainers (@telenor)
 version_added: 1.0.0
 short_description: Get a Telenor API OAuth access token, cached and shared by the whole run
 description:

@@ -128,8 +128,8 @@ class TelenorClient:
             self._session = session
         return self._session
 
-    def _send(self, endpoint: str, method: str, path: str, **kwargs: t.Any):
-        """Send with retries on transient faults; return the final response."""
+    def _send(self, endpoint: str, method: str, path: str, **kwargs: t.Any) -> tuple[int, bytes, int]:
+        """Send with retries on transient faults; return (status, body, attempts made)."""
         requests = _requests()
         action = "token request" if endpoint == TOKEN_ENDPOINT else "token revocation (logout)"
         action += f" to {self.api_url}"
@@ -146,7 +146,7 @@ class TelenorClient:
                 )
                 # Read the whole body here so a connection dropped mid-body is
                 # a transport error we can retry.
-                _ = response.content
+                body = response.content
             except requests.exceptions.SSLError as exc:
                 # A certificate problem does not go away by retrying.
                 raise TelenorTransportError(_transport_message(exc, action), attempts=attempt) from None
@@ -164,8 +164,7 @@ class TelenorClient:
             if _is_retryable_status(response.status_code) and attempt < attempts:
                 self._sleep(retry_delay(attempt, response.headers.get("Retry-After")))
                 continue
-            response.attempts = attempt
-            return response
+            return response.status_code, body, attempt
         raise AssertionError("unreachable")  # pragma: no cover
 
     def request_token(self, scope: str | None = None) -> TokenRecord:
@@ -184,7 +183,7 @@ class TelenorClient:
 
     def _token_request(self, data: dict[str, str], scope: str | None) -> TokenRecord:
         requested_at = time.time()
-        response = self._send(
+        status, body, attempts = self._send(
             TOKEN_ENDPOINT,
             "POST",
             TOKEN_PATH,
@@ -194,22 +193,21 @@ class TelenorClient:
                 "Accept": "application/json",
             },
         )
-        if response.status_code != 200:
-            raise api_error(TOKEN_ENDPOINT, response.status_code, response.content, attempts=response.attempts)
-        return record_from_response(response.content, requested_at=requested_at, requested_scope=scope)
+        if status != 200:
+            raise api_error(TOKEN_ENDPOINT, status, body, attempts=attempts)
+        return record_from_response(body, requested_at=requested_at, requested_scope=scope)
 
     def revoke(self, access_token: str) -> bool:
         """Revoke a token. True when revoked now, False when it was already invalid."""
-        response = self._send(
+        status, body, attempts = self._send(
             LOGOUT_ENDPOINT,
             "GET",
             LOGOUT_PATH,
             headers={"Authorization": f"Bearer {access_token}"},
         )
-        if response.status_code == 200:
+        if status == 200:
             return True
-        error = api_error(LOGOUT_ENDPOINT, response.status_code, response.content, attempts=response.attempts)
-        if response.status_code == 401 and error.code == 2:
+        error = api_error(LOGOUT_ENDPOINT, status, body, attempts=attempts)
+        if status == 401 and error.code == 2:
             return False
         raise error
-

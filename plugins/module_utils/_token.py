@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 import typing as t
 from dataclasses import asdict, dataclass
@@ -97,7 +98,7 @@ def _lifetime(value: t.Any) -> int:
             raise TelenorResponseError(
                 "The Telenor token response has a non-numeric 'expires_in'; expected the token lifetime in seconds"
             ) from None
-    if not isinstance(value, (int, float)) or value != value:  # NaN
+    if not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
         raise TelenorResponseError("The Telenor token response has a non-numeric 'expires_in'")
     if value <= 0:
         raise TelenorResponseError(

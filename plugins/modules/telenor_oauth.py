@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: telenor_oauth
-author: telenor.oauth maintainers
+author: Telenor OAuth collection maintainers (@telenor)
 version_added: 1.0.0
 short_description: Obtain, rotate or revoke Telenor API OAuth access tokens
 description:
@@ -16,8 +16,8 @@ description:
   - Tokens are kept in the same encrypted cache as the P(telenor.oauth.telenor_token#lookup)
     lookup uses, so on the controller the module and the lookup always agree on which token is
     current, and several hosts running the module at once make one token request.
-  - The usual use is C(delegate_to: localhost) with C(run_once: true).
-  - The result carries the token. Use C(no_log: true) on every task that registers it.
+  - "The usual use is C(delegate_to: localhost) with C(run_once: true)."
+  - "The result carries the token: use C(no_log: true) on every task that registers it."
   - Options fall back to the environment variables C(TELENOR_CLIENT_ID),
     C(TELENOR_CLIENT_SECRET), C(TELENOR_API_URL), C(TELENOR_SCOPE) and
     C(TELENOR_TOKEN_CACHE_DIR) (and C(TELENOR_VALIDATE_CERTS), C(TELENOR_CA_PATH),
@@ -51,15 +51,20 @@ extends_documentation_fragment:
   - telenor.oauth.connection
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: No request is made; RV(ignore:changed) says whether one would be, and
       O(state=present) returns the cached token when one is reusable.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: partial
     details: Idempotent unless O(force=true), which always obtains a new token.
   platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
     platforms: posix
 requirements:
   - requests
@@ -117,7 +122,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 access_token:
-  description: The access token. A secret; register it only with C(no_log: true).
+  description: "The access token. A secret: register it only with C(no_log: true)."
   returned: when O(state=present) and a token is available (in check mode, only a cached one)
   type: str
 token_type:

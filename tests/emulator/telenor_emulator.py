@@ -402,7 +402,7 @@ class Counters:
 
 def parse_basic_credentials(header: str | None) -> tuple[str, str] | None:
     """Return (client_id, secret) from a Basic Authorization header, or None if malformed."""
-    scheme, _, encoded = (header or "").strip().partition(" ")
+    scheme, dummy, encoded = (header or "").strip().partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():
         return None
     try:
@@ -415,7 +415,7 @@ def parse_basic_credentials(header: str | None) -> tuple[str, str] | None:
 
 def parse_bearer_token(header: str | None) -> str | None:
     """Return the token of a Bearer Authorization header, or None if missing or malformed."""
-    scheme, _, token = (header or "").strip().partition(" ")
+    scheme, dummy, token = (header or "").strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or " " in token:
         return None
@@ -1057,7 +1057,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.tls and args.cert_dir is None:
         parser.error("--tls needs --cert-dir")
     clients = dict(args.client) or {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}
-    unknown = [client_id for client_id, _ in args.client_scopes if client_id not in clients]
+    unknown = [client_id for client_id, dummy in args.client_scopes if client_id not in clients]
     if unknown:
         parser.error(f"--client-scopes names unknown client(s): {', '.join(unknown)}")
     scopes = dict(args.client_scopes)

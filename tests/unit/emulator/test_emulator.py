@@ -272,7 +272,7 @@ def test_token_really_expires(http: Any, emu: Any) -> None:
 
 
 def test_expire_control(http: Any, emu: Any) -> None:
-    tokens = [get_token(http, emu)["access_token"] for _ in range(3)]
+    tokens = [get_token(http, emu)["access_token"] for dummy in range(3)]
     assert emu.expire(tokens[0]) == 1
     assert emu.expire(tokens[0]) == 0
     assert [emu.is_token_valid(t) for t in tokens] == [False, True, True]
@@ -479,7 +479,7 @@ def test_fault_order_drop_before_fail(http: Any, emu: Any) -> None:
 
 
 def test_stats_counters(http: Any, emu: Any) -> None:
-    tokens = [get_token(http, emu)["access_token"] for _ in range(3)]
+    tokens = [get_token(http, emu)["access_token"] for dummy in range(3)]
     post_token(http, emu, headers=basic(CLIENT, "wrong"))
     post_token(http, emu, {})
     http.get(emu.url + LOGOUT_PATH, headers=bearer(tokens[0]), timeout=5)
@@ -500,10 +500,10 @@ def test_concurrent_token_requests(emu: Any) -> None:
     results: list[int] = []
 
     def worker() -> None:
-        for _ in range(5):
+        for dummy in range(5):
             results.append(emu.request_token(CLIENT, SECRET).status)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
+    threads = [threading.Thread(target=worker) for dummy in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -598,7 +598,7 @@ def test_default_is_quiet_and_shutdown_endpoint(http: Any, tmp_path: Path) -> No
 def test_refuses_non_loopback_host() -> None:
     proc = subprocess.run(
         [sys.executable, str(EMULATOR_DIR / "telenor_emulator.py"), "--host", "0.0.0.0", "--port", "0"],
-        capture_output=True, text=True, timeout=10,
+        capture_output=True, text=True, timeout=10, check=False,
     )
     assert proc.returncode == 2 and "loopback" in proc.stderr
 
@@ -643,7 +643,7 @@ def test_control_cli_detached(tmp_path: Path, capsys: Any) -> None:
     assert client.request_token("cli", "se:cret").status == 200
     # One real interpreter run, to prove the script works from a shell.
     proc = subprocess.run([sys.executable, str(EMULATOR_DIR / "control.py"), "faults", '{"fail_next": 1}',
-                           "--url", url], capture_output=True, text=True, timeout=15, env=_no_proxy_env())
+                           "--url", url], capture_output=True, text=True, timeout=15, env=_no_proxy_env(), check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["fail_next"] == 1
     assert client.request_token("cli", "se:cret").status == 500

@@ -1,0 +1,103 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The telenor_oauth module, through the real ansible-playbook, against the emulator."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import CLIENT_ID, CLIENT_SECRET
+
+HERE = Path(__file__).parent
+
+
+def recap_changed(output: str) -> dict[str, int]:
+    return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
+
+
+def test_present_twice_changes_once_and_makes_one_request(ansible, emulator):
+    run = ansible.run(HERE / "present_twice.yml", inventory=ansible.inventory(3))
+    assert run.rc == 0, run.output
+    assert emulator.stats()["token_requests"] == 1
+
+    rerun = ansible.run(HERE / "present_twice.yml", inventory=ansible.inventory(3))
+    assert rerun.rc != 0  # 'first is changed' no longer holds: the cached token is reused
+    assert emulator.stats()["token_requests"] == 1
+
+
+@pytest.mark.parametrize("revoke_previous", [True, False])
+def test_force_rotates_and_revokes_the_previous_token_when_asked(ansible, emulator, revoke_previous):
+    run = ansible.run(HERE / "rotate.yml", inventory=ansible.inventory(2), extra_vars={"revoke_previous": revoke_previous})
+    assert run.rc == 0, run.output
+    stats = emulator.stats()
+    assert stats["tokens_issued"] == 2
+    assert stats["revoked"] == (1 if revoke_previous else 0)
+
+
+def test_absent_revokes_and_is_idempotent(ansible, emulator):
+    run = ansible.run(HERE / "absent.yml", inventory=ansible.inventory(2))
+    assert run.rc == 0, run.output
+    stats = emulator.stats()
+    assert stats["revoked"] == 1
+    assert stats["tokens_issued"] == 2  # the module's, then the lookup's fresh one
+
+
+def test_check_mode_makes_no_request(ansible, emulator):
+    run = ansible.run(HERE / "check_mode.yml", inventory=ansible.inventory(2))
+    assert run.rc == 0, run.output
+    stats = emulator.stats()
+    assert stats["token_requests"] == 0
+    assert stats["logout_requests"] == 0
+
+
+def test_many_hosts_delegating_at_once_make_one_request_shared_with_the_lookup(ansible, emulator):
+    run = ansible.run(HERE / "shared_with_lookup.yml", inventory=ansible.inventory(10), forks=10)
+    assert run.rc == 0, run.output
+    assert emulator.stats()["token_requests"] == 1
+    assert sum(recap_changed(run.stdout).values()) == 1
+
+
+def test_module_defaults_action_group(ansible, emulator):
+    env = {"TELENOR_CLIENT_ID": "", "TELENOR_CLIENT_SECRET": ""}
+    run = ansible.run(HERE / "module_defaults.yml", inventory=ansible.inventory(1), env=env,
+                      extra_vars={"it_client_id": CLIENT_ID, "it_client_secret": CLIENT_SECRET})
+    assert run.rc == 0, run.output
+    assert emulator.stats()["tokens_issued"] == 1
+
+
+def test_bad_secret_fails_with_the_seed_meaning_and_no_secret(ansible, emulator):
+    # Through the environment: ansible-playbook itself echoes -e values at -vvvv.
+    run = ansible.run(HERE / "fail.yml", inventory=ansible.inventory(1), args=("-vvvv",),
+                      env={"TELENOR_CLIENT_SECRET": "wrong:secret-value"})
+    assert run.rc != 0
+    assert "Telenor error code 22" in run.output
+    assert "Connectid" in run.output
+    assert "wrong:secret-value" not in run.output
+    assert CLIENT_SECRET not in run.output
+
+
+def test_missing_client_id_names_the_option(ansible, emulator):
+    run = ansible.run(HERE / "fail.yml", inventory=ansible.inventory(1), env={"TELENOR_CLIENT_ID": ""})
+    assert run.rc != 0
+    assert "No client_id given" in run.output
+    assert "TELENOR_CLIENT_ID" in run.output
+    assert emulator.stats()["token_requests"] == 0
+
+
+def test_failed_logout_keeps_the_token_cached(ansible, emulator):
+    obtain = ansible.run(HERE / "fail.yml", inventory=ansible.inventory(1))
+    assert obtain.rc == 0, obtain.output
+    emulator.faults(logout_fail_next=10)
+    revoke = ansible.run(HERE / "fail.yml", inventory=ansible.inventory(1),
+                         extra_vars={"module_options": {"state": "absent", "retries": 1}})
+    assert revoke.rc != 0
+    assert "HTTP 500" in revoke.output and "Internal Server Error" in revoke.output
+    emulator.clear_faults()
+    again = ansible.run(HERE / "fail.yml", inventory=ansible.inventory(1), args=("-v",))
+    assert again.rc == 0
+    assert '"cached": true' in again.output
+    assert emulator.stats()["tokens_issued"] == 1
