@@ -41,6 +41,8 @@ options:
   revoke_previous:
     description:
       - With O(force=true), revoke the token that the new one replaces, once the new one is cached.
+      - To revoke it later instead (say, once every host uses the new token), leave this V(false)
+        and revoke RV(replaced_access_token) with O(state=absent) and O(access_token).
     type: bool
     default: false
   access_token:
@@ -149,6 +151,12 @@ authorization:
   description: The C(Authorization) header value, V(Bearer <token>). A secret.
   returned: when O(state=present) and a token is available
   type: str
+replaced_access_token:
+  description:
+    - With O(force=true), the still-valid token that the new one replaced, so that it can be
+      revoked later with O(state=absent). A secret.
+  returned: when O(force=true) replaced a token that had not expired
+  type: str
 cached:
   description: Whether the token came from the cache rather than a new request.
   returned: always
@@ -215,11 +223,15 @@ def ensure_present(module: AnsibleModule, settings) -> dict:
     if obtained.record is not None:
         result.update(obtained.record.as_result())
     previous = obtained.replaced
-    if module.params["revoke_previous"] and force and previous is not None and previous.seconds_left() > 0:
+    if not force or previous is None or previous.seconds_left() <= 0:
+        return result
+    if module.params["revoke_previous"]:
         try:
             result["revoked"] = revoke_token(settings, previous.access_token)
         except TelenorOAuthError as exc:
             module.warn(f"The new token is cached, but revoking the previous one failed: {exc.message}")
+    if not result["revoked"]:
+        result["replaced_access_token"] = previous.access_token
     return result
 
 
