@@ -13,10 +13,8 @@ below is written once.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import typing as t
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ._cache import TokenCache
@@ -56,23 +54,46 @@ class OptionAdapter:
         return self._getter(name)
 
 
-@dataclass(frozen=True)
 class Settings:
     """Validated connection settings. The secret is left out of repr()."""
 
-    api_url: str
-    client_id: str
-    client_secret: str
-    scope: str | None
-    validate_certs: bool
-    ca_path: str | None
-    timeout: float
-    retries: int
-    min_ttl: int
-    cache_dir: str
+    __slots__ = ("api_url", "client_id", "client_secret", "scope", "validate_certs", "ca_path",
+                 "timeout", "retries", "min_ttl", "cache_dir")
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str | None,
+        validate_certs: bool,
+        ca_path: str | None,
+        timeout: float,
+        retries: int,
+        min_ttl: int,
+        cache_dir: str,
+    ) -> None:
+        self.api_url = api_url
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.scope = scope
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self.timeout = timeout
+        self.retries = retries
+        self.min_ttl = min_ttl
+        self.cache_dir = cache_dir
 
     def __repr__(self) -> str:
         return f"Settings(api_url={self.api_url!r}, client_id={self.client_id!r}, scope={self.scope!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def client(self):
         from ._client import TelenorClient  # pylint: disable=import-outside-toplevel
@@ -98,6 +119,8 @@ class Settings:
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress  # pylint: disable=import-outside-toplevel  # only for http:// URLs
+
     if host.lower() == "localhost":
         return True
     try:

@@ -9,20 +9,21 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from ._errors import TelenorAPIError
 from ._options import Settings
 from ._token import TokenRecord
 
 
-@dataclass(frozen=True)
 class Obtained:
-    """What ``obtain_token`` did: the record, and whether it came from the cache."""
+    """What ``obtain_token`` did: the record, whether it came from the cache, what it replaced."""
 
-    record: TokenRecord | None
-    cached: bool
-    replaced: TokenRecord | None = None
+    __slots__ = ("record", "cached", "replaced")
+
+    def __init__(self, record: TokenRecord | None, *, cached: bool, replaced: TokenRecord | None = None) -> None:
+        self.record = record
+        self.cached = cached
+        self.replaced = replaced
 
 
 def cached_token(settings: Settings) -> TokenRecord | None:

@@ -12,7 +12,6 @@ import json
 import math
 import time
 import typing as t
-from dataclasses import asdict, dataclass
 
 from ._errors import TelenorResponseError
 
@@ -24,17 +23,43 @@ SUPPORTED_TOKEN_TYPES = {"bearer": "Bearer"}
 CLOCK_SKEW_TOLERANCE = 30
 
 
-@dataclass(frozen=True)
 class TokenRecord:
-    """One issued token. ``refresh_token`` is cached but never returned by default."""
+    """One issued token. ``refresh_token`` is cached but never returned by default.
 
-    access_token: str
-    token_type: str
-    expires_at: float
-    issued_at: float
-    lifetime: int
-    scope: str | None = None
-    refresh_token: str | None = None
+    A plain class rather than a dataclass: the lookup imports this in every
+    forked worker, where building a dataclass costs more than the lookup, and
+    its repr must never show a token.
+    """
+
+    __slots__ = ("access_token", "token_type", "expires_at", "issued_at", "lifetime", "scope", "refresh_token")
+
+    def __init__(
+        self,
+        access_token: str,
+        token_type: str,
+        expires_at: float,
+        issued_at: float,
+        lifetime: int,
+        scope: str | None = None,
+        refresh_token: str | None = None,
+    ) -> None:
+        self.access_token = access_token
+        self.token_type = token_type
+        self.expires_at = expires_at
+        self.issued_at = issued_at
+        self.lifetime = lifetime
+        self.scope = scope
+        self.refresh_token = refresh_token
+
+    def __repr__(self) -> str:
+        return f"TokenRecord(token_type={self.token_type!r}, expires_at={self.expires_at!r}, scope={self.scope!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TokenRecord):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def seconds_left(self, now: float | None = None) -> int:
         """Seconds until expiry, never more than the token's lifetime."""
@@ -68,7 +93,8 @@ class TokenRecord:
         }
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode("utf-8")
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        return json.dumps(fields, separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def from_json(cls, data: bytes) -> TokenRecord:

@@ -1,0 +1,452 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This file is private to the telenor.oauth collection; it is not a public API.
+
+"""Pure logic of the token_file module: a config file's new bytes from its old bytes.
+
+Nothing here touches the file system. Every error message may name the path, the
+format, the key or the section, and never the value, the content, or a line of the
+existing file (which may hold the previous token).
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import re
+import traceback
+import typing as t
+
+try:
+    import yaml
+except ImportError:
+    HAS_YAML = False
+    YAML_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    HAS_YAML = True
+    YAML_IMPORT_ERROR = None
+
+    class _InOrderSafeDumper(yaml.SafeDumper):
+        """yaml.safe_dump(sort_keys=False) for any PyYAML: sort_keys only came in 5.1."""
+
+    def _represent_dict_in_order(dumper: yaml.SafeDumper, data: dict) -> t.Any:
+        # A list of pairs is never sorted, whatever the PyYAML version.
+        return dumper.represent_mapping("tag:yaml.org,2002:map", list(data.items()))
+
+    _InOrderSafeDumper.add_representer(dict, _represent_dict_in_order)
+
+FORMATS = ("env", "json", "yaml", "ini", "raw", "content")
+KEYED_FORMATS = ("env", "json", "yaml", "ini")
+DEFAULT_KEYS = {
+    "env": "TELENOR_ACCESS_TOKEN",
+    "json": "telenor.access_token",
+    "yaml": "telenor.access_token",
+    "ini": "access_token",
+}
+DEFAULT_SECTION = "telenor"
+DEFAULT_MODE = "0600"
+
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_SAFE_VALUE = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
+_OCTAL_MODE = re.compile(r"^(?:0[oO])?0?[0-7]{1,4}$")
+_INI_KEY_FORBIDDEN = re.compile(r"[=:\r\n]")
+# configparser's own patterns, so that the line-based edit sees the sections and
+# options exactly as the validating parse does.
+_INI_SECTION = configparser.ConfigParser.SECTCRE
+_INI_OPTION = configparser.ConfigParser.OPTCRE
+_INI_COMMENT_PREFIXES = ("#", ";")
+
+
+class TokenFileError(Exception):
+    """A problem with the options or with the existing file; the message is safe to show."""
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.option = option
+
+
+# --- options -----------------------------------------------------------------------------
+
+
+def parse_mode(mode: t.Any) -> int:
+    """The permission bits of O(mode): an octal string (V(0640)) or an int used as is."""
+    if isinstance(mode, bool):
+        raise TokenFileError("mode must be an octal string such as '0600' or an integer", option="mode")
+    if isinstance(mode, int):
+        if 0 <= mode <= 0o7777:
+            return mode
+        raise TokenFileError("mode must be between 0000 and 7777 (octal)", option="mode")
+    if isinstance(mode, str) and _OCTAL_MODE.match(mode.strip()):
+        text = mode.strip()
+        if text[:2] in ("0o", "0O"):
+            text = text[2:]
+        return int(text, 8)
+    raise TokenFileError(
+        "mode must be an octal string such as '0600' or an integer; symbolic modes are not supported",
+        option="mode",
+    )
+
+
+def format_mode(mode: int) -> str:
+    """Octal, as Ansible's file modules show modes: V(0600), V(04750)."""
+    return f"0{mode:03o}"
+
+
+def effective_key(fmt: str, key: str | None) -> str | None:
+    """O(key), or the format's default; V(None) for the formats that take no key."""
+    if fmt not in KEYED_FORMATS:
+        if key is not None:
+            raise TokenFileError(f"key is not used with format={fmt}", option="key")
+        return None
+    key = DEFAULT_KEYS[fmt] if key is None else key
+    validate_key(fmt, key)
+    return key
+
+
+def validate_key(fmt: str, key: str) -> None:
+    if fmt == "env":
+        if not _ENV_KEY.match(key):
+            raise TokenFileError(
+                f"key {key!r} is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+                option="key",
+            )
+    elif fmt in ("json", "yaml"):
+        if any(segment == "" for segment in key.split(".")):
+            raise TokenFileError(f"key {key!r} has an empty segment in its dotted path", option="key")
+    elif fmt == "ini":
+        if key != key.strip() or not key or _INI_KEY_FORBIDDEN.search(key) or key[0] in "[#;":
+            raise TokenFileError(
+                f"key {key!r} is not a valid INI option name (no '=', ':', line breaks,"
+                " surrounding blanks, or leading '[', '#', ';')",
+                option="key",
+            )
+
+
+def validate_section(section: str) -> None:
+    if not section or section != section.strip() or "\n" in section or "\r" in section or "]" in section:
+        raise TokenFileError(
+            f"section {section!r} is not a valid INI section name (not empty, no ']',"
+            " line breaks or surrounding blanks)",
+            option="section",
+        )
+
+
+def validate_value(fmt: str, value: str) -> None:
+    if value == "":
+        raise TokenFileError("value is empty; refusing to write an empty token", option="value")
+    if fmt in ("env", "ini") and ("\n" in value or "\r" in value):
+        raise TokenFileError(f"value contains a line break, which format={fmt} cannot hold", option="value")
+
+
+# --- text helpers ------------------------------------------------------------------------
+
+
+def _split_lines(text: str) -> list[str]:
+    """Lines with their endings. Only LF ends a line (str.splitlines would also split on
+    form feeds and Unicode separators, and a CR before an LF stays part of its line)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    last = lines.pop()[:-1]
+    if last:
+        lines.append(last)
+    return lines
+
+
+def _line_ending(lines: list[str]) -> str:
+    """The file's own line ending, so that added lines match it."""
+    for line in lines:
+        if line.endswith("\n"):
+            return "\r\n" if line.endswith("\r\n") else "\n"
+    return "\n"
+
+
+def _body_and_ending(line: str) -> tuple[str, str]:
+    for ending in ("\r\n", "\n"):
+        if line.endswith(ending):
+            return line[: -len(ending)], ending
+    return line, ""
+
+
+def _append_lines(lines: list[str], new_lines: list[str]) -> str:
+    eol = _line_ending(lines)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += eol
+    return "".join(lines) + "".join(line + eol for line in new_lines)
+
+
+# --- env ---------------------------------------------------------------------------------
+
+
+def shell_value(value: str) -> str:
+    """The value unquoted when it is URL-safe, else single-quoted as a POSIX shell would need."""
+    if _ENV_SAFE_VALUE.match(value):
+        return value
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def render_env(text: str, *, key: str, value: str) -> str:
+    """Set C(KEY=value): every line assigning KEY is replaced in place, other lines kept."""
+    assignment = re.compile(r"^(?P<lead>[ \t]*(?:export[ \t]+)?)" + re.escape(key) + r"[ \t]*=")
+    rendered = shell_value(value)
+    lines = _split_lines(text)
+    found = False
+    for index, line in enumerate(lines):
+        body, ending = _body_and_ending(line)
+        match = assignment.match(body)
+        if match:
+            # Every assignment is replaced, not only the first: with a shell, the last one wins.
+            lines[index] = f"{match.group('lead')}{key}={rendered}{ending}"
+            found = True
+    if found:
+        return "".join(lines)
+    return _append_lines(lines, [f"{key}={rendered}"])
+
+
+# --- json and yaml -----------------------------------------------------------------------
+
+
+def _set_dotted(data: dict, key: str, value: str, *, kind: str) -> bool:
+    """Set the dotted key in data; return whether anything changed."""
+    segments = key.split(".")
+    node = data
+    for depth, segment in enumerate(segments[:-1], start=1):
+        child = node.get(segment)
+        if child is None and segment not in node:
+            child = node[segment] = {}
+        if not isinstance(child, dict):
+            raise TokenFileError(
+                f"key {'.'.join(segments[:depth])!r} exists and is not {kind}, so {key!r} cannot be set",
+                option="key",
+            )
+        node = child
+    leaf = segments[-1]
+    current = node.get(leaf)
+    if isinstance(current, (dict, list)):
+        raise TokenFileError(
+            f"key {key!r} holds a structure, not a value; refusing to replace it with the token",
+            option="key",
+        )
+    if leaf in node and current == value and isinstance(current, str):
+        return False
+    node[leaf] = value
+    return True
+
+
+def render_json(text: str, *, key: str, value: str, path: str = "the file") -> str:
+    if text.strip() == "":
+        data: t.Any = {}
+    else:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            # Only the position: JSONDecodeError.msg never quotes the document.
+            where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "undecodable"
+            raise TokenFileError(f"{path} is not valid json: {reason}{where}") from None
+    if not isinstance(data, dict):
+        raise TokenFileError(f"{path} is valid json but not an object, so format=json cannot set a key in it")
+    if not _set_dotted(data, key, value, kind="an object"):
+        return text
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_yaml(text: str, *, key: str, value: str, path: str = "the file") -> str:
+    if not HAS_YAML:
+        raise TokenFileError("format=yaml needs PyYAML")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        # Never str(exc): PyYAML quotes the offending line, which may hold the old token.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise TokenFileError(f"{path} is not valid yaml: {problem}{where}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise TokenFileError(f"{path} is valid yaml but not a mapping, so format=yaml cannot set a key in it")
+    if not _set_dotted(data, key, value, kind="a mapping"):
+        return text
+    return yaml.dump(data, Dumper=_InOrderSafeDumper, default_flow_style=False, allow_unicode=True)
+
+
+# --- ini ---------------------------------------------------------------------------------
+
+
+def _ini_parser() -> configparser.ConfigParser:
+    return configparser.ConfigParser(strict=True, interpolation=None)
+
+
+def _ini_error_reason(exc: configparser.Error) -> str:
+    """Why the parse failed, with line numbers but without the line (it may hold the old token)."""
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"a line before the first section header (line {exc.lineno})"
+    if isinstance(exc, configparser.ParsingError):
+        numbers = ", ".join(str(lineno) for lineno, _line in exc.errors)
+        return f"unparsable line(s) {numbers}"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"section {exc.section!r} appears twice (line {exc.lineno})"
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f"option {exc.option!r} appears twice in section {exc.section!r} (line {exc.lineno})"
+    return type(exc).__name__
+
+
+def parse_ini(text: str, *, path: str = "the file") -> configparser.ConfigParser:
+    parser = _ini_parser()
+    try:
+        parser.read_string(text, source=path)
+    except configparser.Error as exc:
+        raise TokenFileError(f"{path} is not valid ini: {_ini_error_reason(exc)}") from None
+    return parser
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def render_ini(text: str, *, section: str, key: str, value: str, path: str = "the file") -> str:
+    """Set key in [section] by editing lines, so that comments and layout are kept.
+
+    The line scan follows configparser.RawConfigParser._read (full-line comments,
+    continuation lines indented deeper than their option, case-folded option names),
+    and the result is parsed again to prove that it says what was meant.
+    """
+    parse_ini(text, path=path)
+    lines = _split_lines(text)
+    wanted = key.lower()  # configparser's default optionxform
+    in_section = False
+    section_found = False
+    last_content = -1  # the section's last header, option or continuation line
+    current_option: int | None = None  # the option line that continuation lines extend
+    option_indent = 0
+    target: int | None = None
+    continuation: list[int] = []
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(_INI_COMMENT_PREFIXES):
+            continue
+        if current_option is not None and _indent(line) > option_indent:
+            if in_section:
+                last_content = index
+                if current_option == target:
+                    continuation.append(index)
+            continue
+        if _INI_SECTION.match(stripped):
+            if in_section:
+                break  # strict parsing guarantees the section appears once
+            in_section = _INI_SECTION.match(stripped).group("header") == section
+            section_found = section_found or in_section
+            current_option = None
+            if in_section:
+                last_content = index
+            continue
+        current_option, option_indent = index, _indent(line)
+        if in_section:
+            last_content = index
+            option = _INI_OPTION.match(stripped)
+            if target is None and option and option.group("option").rstrip().lower() == wanted:
+                target = index
+    if target is not None:
+        _replace_ini_value(lines, target, continuation, value)
+    elif section_found:
+        eol = _line_ending(lines)
+        if not lines[last_content].endswith("\n"):
+            lines[last_content] += eol
+        lines.insert(last_content + 1, f"{key} = {value}{eol}")
+    else:
+        new_lines = [f"[{section}]", f"{key} = {value}"]
+        if lines and lines[-1].strip() != "":
+            new_lines.insert(0, "")
+        lines = _split_lines(_append_lines(lines, new_lines))
+    new_text = "".join(lines)
+    _check_ini_result(new_text, section=section, key=key, value=value, path=path)
+    return new_text
+
+
+def _replace_ini_value(lines: list[str], target: int, continuation: list[int], value: str) -> None:
+    body, ending = _body_and_ending(lines[target])
+    indent = body[: _indent(body)]
+    stripped = body.strip()
+    option = _INI_OPTION.match(stripped)
+    assert option is not None  # the scan only picks option lines
+    # Keep the option's spelling and its separator with the blanks around it:
+    # "key=v", "key = v", "key: v" stay so.
+    if option.group("value"):
+        prefix = stripped[: option.start("value")]
+    else:
+        spaced = option.end("option") < option.start("vi")
+        prefix = stripped[: option.end("vi")] + (" " if spaced else "")
+    lines[target] = f"{indent}{prefix}{value}{ending}"
+    # The old value's continuation lines, and the blank lines among them, go with it.
+    if continuation:
+        drop = set(continuation)
+        drop.update(index for index in range(target + 1, continuation[-1]) if lines[index].strip() == "")
+        lines[:] = [line for index, line in enumerate(lines) if index not in drop]
+
+
+def _check_ini_result(text: str, *, section: str, key: str, value: str, path: str) -> None:
+    parser = _ini_parser()
+    try:
+        parser.read_string(text, source=path)
+        written = parser.get(section, key)
+    except configparser.Error:
+        written = None
+    if written != value:
+        raise TokenFileError(
+            f"cannot set key {key!r} in section {section!r} of {path} by editing its lines"
+            " (the result would not parse back to the value); edit the file by hand or use another format"
+        )
+
+
+# --- all formats -------------------------------------------------------------------------
+
+
+def _decode(data: bytes, fmt: str, path: str) -> str:
+    if fmt in ("json", "yaml"):
+        try:
+            return data.decode("utf-8-sig" if fmt == "json" else "utf-8")
+        except UnicodeDecodeError:
+            raise TokenFileError(f"{path} is not valid {fmt}: not UTF-8 text") from None
+    # Line-based formats keep undecodable bytes byte for byte.
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def new_content(
+    current: bytes,
+    *,
+    fmt: str,
+    value: str | None = None,
+    content: str | None = None,
+    key: str | None = None,
+    section: str = DEFAULT_SECTION,
+    path: str = "the file",
+) -> bytes:
+    """The file's bytes with the token set; V(current) itself when nothing needs to change."""
+    if fmt not in FORMATS:
+        raise TokenFileError(f"unknown format {fmt!r}", option="format")
+    key = effective_key(fmt, key)
+    if fmt == "content":
+        if content is None:
+            raise TokenFileError("content is required with format=content", option="content")
+        return content.encode("utf-8", errors="surrogateescape")
+    if value is None:
+        raise TokenFileError(f"value is required with format={fmt}", option="value")
+    validate_value(fmt, value)
+    if fmt == "raw":
+        return value.encode("utf-8", errors="surrogateescape") + b"\n"
+    assert key is not None
+    text = _decode(current, fmt, path)
+    if fmt == "env":
+        new_text = render_env(text, key=key, value=value)
+    elif fmt == "json":
+        new_text = render_json(text, key=key, value=value, path=path)
+    elif fmt == "yaml":
+        new_text = render_yaml(text, key=key, value=value, path=path)
+    else:
+        validate_section(section)
+        new_text = render_ini(text, section=section, key=key, value=value, path=path)
+    if new_text is text:
+        return current
+    return new_text.encode("utf-8", errors="surrogateescape")

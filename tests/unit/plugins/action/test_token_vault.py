@@ -1,0 +1,622 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Tests of the telenor.oauth.token_vault action plugin.
+
+The plugin's functions are tested directly; the end-to-end tests run the real
+ansible-playbook and ansible-vault against a temporary collections root whose
+telenor/oauth is this checkout.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from ansible._internal._datatag._tags import Origin, TrustedAsTemplate
+from ansible.errors import AnsibleActionFail
+from ansible.parsing.vault import VaultLib, VaultSecret
+
+from ansible_collections.telenor.oauth.plugins.action import token_vault
+from ansible_collections.telenor.oauth.plugins.action.token_vault import (
+    ARGUMENT_SPEC,
+    NO_SECRET_MESSAGE,
+    ActionModule,
+    ExistingVaultFile,
+    TokenVaultError,
+    encrypt,
+    ensure_vault_file,
+    header_label,
+    parse_mode,
+    plain_data,
+    plan,
+    read_existing,
+    render_yaml,
+    resolve_path,
+    same_data,
+    select_secret,
+    write_atomically,
+)
+from ansible_collections.telenor.oauth.plugins.modules import token_vault as token_vault_docs
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+BIN = Path(sys.executable).parent
+
+# Distinctive, so that a leak check cannot match by accident.
+TOKEN = "tv-Token:5c1d9e2a-never-print-me"
+RECORD = {
+    "access_token": TOKEN,
+    "token_type": "Bearer",
+    "expires_in": 3599,
+    "expires_at": 1795000000,
+    "scope": None,
+    "authorization": f"Bearer {TOKEN}",
+}
+DEFAULT_PASSWORD = b"pw-default-3f0c"
+PROD_PASSWORD = b"pw-prod-81ab"
+
+
+@pytest.fixture
+def default_secret() -> VaultSecret:
+    return VaultSecret(DEFAULT_PASSWORD)
+
+
+@pytest.fixture
+def prod_secret() -> VaultSecret:
+    return VaultSecret(PROD_PASSWORD)
+
+
+@pytest.fixture
+def secrets(default_secret, prod_secret) -> list[tuple[str, VaultSecret]]:
+    return [("default", default_secret), ("prod", prod_secret)]
+
+
+def decrypt(path: Path, password: bytes) -> bytes:
+    return VaultLib([("any", VaultSecret(password))]).decrypt(path.read_bytes())
+
+
+def file_mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# --- the documentation stub and the argument spec -------------------------------------
+
+
+def test_argument_spec_matches_the_documented_options():
+    documented = yaml.safe_load(token_vault_docs.DOCUMENTATION)["options"]
+    assert set(documented) == set(ARGUMENT_SPEC)
+    for name, spec in ARGUMENT_SPEC.items():
+        doc = documented[name]
+        assert doc["type"] == spec["type"], name
+        assert doc.get("required", False) == spec.get("required", False), name
+        assert doc.get("default") == spec.get("default"), name
+
+
+def test_content_is_no_log():
+    assert ARGUMENT_SPEC["content"]["no_log"] is True
+
+
+# --- serialisation ----------------------------------------------------------------------
+
+
+def test_plain_data_unwraps_tagged_values_that_safe_dump_refuses():
+    tagged = Origin(path="/play.yml").tag({
+        "access_token": TrustedAsTemplate().tag(TOKEN),
+        "expires_in": Origin(path="/play.yml", line_num=3).tag(3599),
+    })
+    with pytest.raises(yaml.representer.RepresenterError):
+        yaml.safe_dump(tagged)
+    plain = plain_data(tagged)
+    assert plain == {"access_token": TOKEN, "expires_in": 3599}
+    assert yaml.safe_load(yaml.safe_dump(plain)) == plain
+
+
+def test_plain_data_stores_what_json_cannot_hold_as_strings():
+    when = datetime.datetime(2026, 1, 2, 3, 4, 5)
+    assert plain_data({"when": when, "ids": (1, 2)}) == {"when": "2026-01-02 03:04:05", "ids": [1, 2]}
+
+
+def test_render_yaml_is_block_style_with_sorted_keys():
+    assert render_yaml({"b": [1], "a": {"y": None, "x": "2026-01-01"}}) == (
+        b"a:\n  x: '2026-01-01'\n  y: null\nb:\n- 1\n"
+    )
+
+
+def test_render_yaml_round_trips_the_record():
+    assert yaml.safe_load(render_yaml(RECORD)) == RECORD
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        pytest.param(render_yaml(RECORD), True, id="identical"),
+        pytest.param(b"{expires_in: 3599, access_token: '" + TOKEN.encode() + b"', token_type: Bearer,"
+                     b" expires_at: 1795000000, scope: ~, authorization: 'Bearer " + TOKEN.encode() + b"'}",
+                     True, id="same-data-other-layout"),
+        pytest.param(render_yaml({**RECORD, "expires_in": 10}), False, id="other-value"),
+        pytest.param(render_yaml({**RECORD, "extra": 1}), False, id="extra-key"),
+        pytest.param(render_yaml({**RECORD, "expires_in": "3599"}), False, id="string-not-int"),
+        pytest.param(b"a: [unclosed", False, id="not-yaml"),
+        pytest.param(b"- a list\n", False, id="not-a-mapping"),
+        pytest.param(b"", False, id="empty"),
+    ],
+)
+def test_same_data(stored, expected):
+    assert same_data(stored, render_yaml(RECORD)) is expected
+
+
+def test_same_data_tells_true_from_one():
+    assert not same_data(render_yaml({"a": 1}), render_yaml({"a": True}))
+
+
+# --- options ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("0600", 0o600), ("600", 0o600), ("0o640", 0o640), (" 0644 ", 0o644), (0o600, 0o600), (384, 0o600), ("0", 0)],
+)
+def test_parse_mode(mode, expected):
+    assert parse_mode(mode) == expected
+
+
+@pytest.mark.parametrize("mode", ["u=rw", "0800", "", "rw-------", "017777", 0o10000, -1, True, 1.5, None])
+def test_parse_mode_rejects(mode):
+    with pytest.raises(TokenVaultError, match="mode"):
+        parse_mode(mode)
+
+
+def test_select_secret_defaults_to_the_runs_first_secret(secrets, default_secret):
+    assert select_secret(secrets, None) == ("default", default_secret)
+    assert select_secret(list(reversed(secrets)), "")[0] == "prod"
+
+
+def test_select_secret_by_vault_id(secrets, prod_secret):
+    assert select_secret(secrets, "prod") == ("prod", prod_secret)
+
+
+def test_select_secret_names_the_loaded_ids_only(secrets):
+    with pytest.raises(TokenVaultError) as caught:
+        select_secret(secrets + [("prod", VaultSecret(b"again"))], "staging")
+    message = str(caught.value)
+    assert message.startswith("vault_id 'staging' is not one of this run's vault ids (default, prod)")
+    assert "pw-" not in message and "again" not in message
+
+
+@pytest.mark.parametrize("secrets_", [None, []])
+def test_select_secret_without_secrets(secrets_):
+    with pytest.raises(TokenVaultError) as caught:
+        select_secret(secrets_, "prod")
+    assert str(caught.value) == NO_SECRET_MESSAGE
+    assert "service_token_vault_file" in NO_SECRET_MESSAGE and "--vault-id" in NO_SECRET_MESSAGE
+
+
+@pytest.mark.parametrize(("vault_id", "label"), [("default", "default"), ("prod", "prod"), ("", "default")])
+def test_header_label(vault_id, label):
+    assert header_label(vault_id) == label
+
+
+def test_resolve_path_requires_an_absolute_path():
+    with pytest.raises(TokenVaultError, match="must be absolute"):
+        resolve_path("token.vault")
+
+
+def test_resolve_path_requires_the_directory(tmp_path):
+    with pytest.raises(TokenVaultError, match="does not exist"):
+        resolve_path(str(tmp_path / "missing" / "token.vault"))
+
+
+def test_resolve_path_refuses_a_directory(tmp_path):
+    with pytest.raises(TokenVaultError, match="is a directory"):
+        resolve_path(str(tmp_path))
+
+
+def test_resolve_path_follows_a_symlink(tmp_path):
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "token.vault"
+    link.symlink_to(tmp_path / "real" / "token.vault")
+    assert resolve_path(str(link)) == str(tmp_path / "real" / "token.vault")
+
+
+# --- reading, planning, encrypting ------------------------------------------------------
+
+
+def test_read_existing_without_a_file(tmp_path, secrets):
+    assert read_existing(str(tmp_path / "absent"), secrets) is None
+
+
+def test_read_existing_decrypts_and_reports_secret_label_and_mode(tmp_path, secrets, prod_secret):
+    path = tmp_path / "token.vault"
+    path.write_bytes(encrypt(b"a: 1\n", vault_id="prod", secret=prod_secret))
+    path.chmod(0o640)
+    existing = read_existing(str(path), secrets)
+    assert existing == ExistingVaultFile(plaintext=b"a: 1\n", secret=prod_secret, label="prod", mode=0o640)
+
+
+def test_read_existing_refuses_a_file_that_is_not_a_vault(tmp_path, secrets):
+    path = tmp_path / "notes.txt"
+    path.write_text(f"{TOKEN}\n")
+    with pytest.raises(TokenVaultError) as caught:
+        read_existing(str(path), secrets)
+    assert str(path) in str(caught.value) and "not an Ansible Vault file" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+
+
+def test_read_existing_refuses_a_vault_of_another_secret(tmp_path, secrets):
+    path = tmp_path / "token.vault"
+    path.write_bytes(encrypt(render_yaml(RECORD), vault_id="default", secret=VaultSecret(b"someone else's")))
+    with pytest.raises(TokenVaultError, match="none of this run's vault secrets decrypts") as caught:
+        read_existing(str(path), secrets)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    ("existing_kwargs", "expected"),
+    [
+        pytest.param(None, (True, True, False), id="no-file"),
+        pytest.param({}, (False, False, False), id="current"),
+        pytest.param({"mode": 0o644}, (True, False, True), id="mode-only"),
+        pytest.param({"plaintext": render_yaml({"a": 1})}, (True, True, False), id="other-data"),
+        pytest.param({"label": "prod"}, (True, True, False), id="other-label"),
+        pytest.param({"secret": VaultSecret(b"x")}, (True, True, False), id="other-secret"),
+    ],
+)
+def test_plan(existing_kwargs, expected, default_secret):
+    existing = None
+    if existing_kwargs is not None:
+        fields = {"plaintext": render_yaml(RECORD), "secret": default_secret, "label": "default", "mode": 0o600}
+        existing = ExistingVaultFile(**{**fields, **existing_kwargs})
+    outcome = plan(existing, rendered=render_yaml(RECORD), vault_id="default", secret=default_secret, mode=0o600)
+    assert (outcome.changed, outcome.write, outcome.chmod) == expected
+
+
+@pytest.mark.parametrize(("vault_id", "header"), [("default", b"$ANSIBLE_VAULT;1.1;AES256\n"), ("prod", b"$ANSIBLE_VAULT;1.2;AES256;prod\n")])
+def test_encrypt_labels_ids_other_than_default(vault_id, header, prod_secret):
+    vaulttext = encrypt(b"a: 1\n", vault_id=vault_id, secret=prod_secret)
+    assert vaulttext.startswith(header)
+    assert VaultLib([("x", VaultSecret(PROD_PASSWORD))]).decrypt(vaulttext) == b"a: 1\n"
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def test_write_atomically_sets_the_mode_whatever_the_umask(tmp_path):
+    path = tmp_path / "token.vault"
+    previous = os.umask(0o077)
+    try:
+        write_atomically(str(path), b"data", mode=0o644)
+    finally:
+        os.umask(previous)
+    assert path.read_bytes() == b"data" and file_mode(path) == 0o644
+    assert os.listdir(tmp_path) == ["token.vault"]
+
+
+def test_write_atomically_never_creates_the_file_readable_by_others(tmp_path, monkeypatch):
+    modes_at_write = []
+    real_fchmod = os.fchmod
+
+    def fchmod(fd, mode):
+        modes_at_write.append(stat.S_IMODE(os.fstat(fd).st_mode))
+        real_fchmod(fd, mode)
+
+    monkeypatch.setattr(token_vault.os, "fchmod", fchmod)
+    write_atomically(str(tmp_path / "token.vault"), b"data", mode=0o600)
+    assert modes_at_write == [0o600]
+
+
+def test_write_atomically_keeps_the_old_file_on_error(tmp_path, monkeypatch):
+    path = tmp_path / "token.vault"
+    path.write_bytes(b"old")
+
+    def failing_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(token_vault.os, "replace", failing_replace)
+    with pytest.raises(TokenVaultError, match="No space left on device"):
+        write_atomically(str(path), b"new", mode=0o600)
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["token.vault"]
+
+
+def test_write_atomically_reports_an_unwritable_directory(tmp_path):
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    directory.chmod(0o500)
+    try:
+        if os.access(directory, os.W_OK):
+            pytest.skip("running as a user that may write anywhere")
+        with pytest.raises(TokenVaultError, match="Could not create a file next to path"):
+            write_atomically(str(directory / "token.vault"), b"new", mode=0o600)
+    finally:
+        directory.chmod(0o700)
+
+
+# --- the whole operation ------------------------------------------------------------------
+
+
+def test_ensure_writes_then_reports_no_change(tmp_path, secrets):
+    path = tmp_path / "token.vault"
+    first = ensure_vault_file(str(path), RECORD, secrets=secrets)
+    assert first == {"changed": True, "path": str(path), "vault_id": "default"}
+    assert file_mode(path) == 0o600
+    assert path.read_bytes().startswith(b"$ANSIBLE_VAULT;1.1;AES256\n")
+    assert yaml.safe_load(decrypt(path, DEFAULT_PASSWORD)) == RECORD
+    before = path.read_bytes()
+    second = ensure_vault_file(str(path), dict(reversed(list(RECORD.items()))), secrets=secrets)
+    assert second == {"changed": False, "path": str(path), "vault_id": "default"}
+    assert path.read_bytes() == before
+
+
+def test_ensure_result_never_holds_the_content(tmp_path, secrets):
+    result = ensure_vault_file(str(tmp_path / "token.vault"), RECORD, secrets=secrets)
+    assert set(result) == {"changed", "path", "vault_id"}
+    assert TOKEN not in repr(result)
+
+
+def test_ensure_rewrites_changed_data(tmp_path, secrets):
+    path = tmp_path / "token.vault"
+    ensure_vault_file(str(path), RECORD, secrets=secrets)
+    new = {**RECORD, "access_token": "rotated"}
+    assert ensure_vault_file(str(path), new, secrets=secrets)["changed"] is True
+    assert yaml.safe_load(decrypt(path, DEFAULT_PASSWORD)) == new
+
+
+def test_ensure_with_a_named_vault_id_rewrites_for_that_id(tmp_path, secrets):
+    path = tmp_path / "token.vault"
+    ensure_vault_file(str(path), RECORD, secrets=secrets)
+    result = ensure_vault_file(str(path), RECORD, secrets=secrets, vault_id="prod")
+    assert result == {"changed": True, "path": str(path), "vault_id": "prod"}
+    assert path.read_bytes().startswith(b"$ANSIBLE_VAULT;1.2;AES256;prod\n")
+    assert yaml.safe_load(decrypt(path, PROD_PASSWORD)) == RECORD
+    assert ensure_vault_file(str(path), RECORD, secrets=secrets, vault_id="prod")["changed"] is False
+
+
+def test_ensure_fixes_the_mode_alone(tmp_path, secrets):
+    path = tmp_path / "token.vault"
+    ensure_vault_file(str(path), RECORD, secrets=secrets)
+    before = path.read_bytes()
+    assert ensure_vault_file(str(path), RECORD, secrets=secrets, mode="0640")["changed"] is True
+    assert file_mode(path) == 0o640 and path.read_bytes() == before
+
+
+def test_ensure_in_check_mode_writes_nothing(tmp_path, secrets):
+    path = tmp_path / "token.vault"
+    assert ensure_vault_file(str(path), RECORD, secrets=secrets, check_mode=True)["changed"] is True
+    assert not path.exists()
+    ensure_vault_file(str(path), RECORD, secrets=secrets)
+    before = path.read_bytes()
+    assert ensure_vault_file(str(path), {"a": 1}, secrets=secrets, check_mode=True)["changed"] is True
+    assert ensure_vault_file(str(path), RECORD, secrets=secrets, check_mode=True)["changed"] is False
+    assert path.read_bytes() == before
+
+
+def test_ensure_leaves_a_vault_of_another_secret_untouched(tmp_path, secrets):
+    path = tmp_path / "token.vault"
+    path.write_bytes(encrypt(b"theirs: 1\n", vault_id="default", secret=VaultSecret(b"other")))
+    before = path.read_bytes()
+    with pytest.raises(TokenVaultError) as caught:
+        ensure_vault_file(str(path), RECORD, secrets=secrets)
+    assert str(path) in str(caught.value) and TOKEN not in str(caught.value)
+    assert path.read_bytes() == before
+
+
+def test_ensure_without_secrets_fails_before_touching_anything(tmp_path):
+    path = tmp_path / "token.vault"
+    with pytest.raises(TokenVaultError, match="needs a vault secret"):
+        ensure_vault_file(str(path), RECORD, secrets=[])
+    assert not path.exists()
+
+
+# --- the action plugin's run() with stand-ins for the task executor's objects --------------
+
+
+def make_action(args: dict, secrets: list, *, check_mode: bool = False) -> ActionModule:
+    task = SimpleNamespace(args=args, check_mode=check_mode, async_val=0, action="telenor.oauth.token_vault")
+    connection = SimpleNamespace(_shell=SimpleNamespace(tmpdir=None))
+    loader = SimpleNamespace(_vault=VaultLib(secrets))
+    return ActionModule(task, connection, play_context=None, loader=loader, templar=None, shared_loader_obj=None)
+
+
+def test_run_writes_and_returns_only_the_documented_keys(tmp_path, secrets):
+    path = tmp_path / "token.vault"
+    content = {**RECORD, "fetched": datetime.datetime(2026, 1, 2, 3, 4, 5)}
+    result = make_action({"path": str(path), "content": content, "vault_id": "prod"}, secrets).run(task_vars={})
+    assert result == {"changed": True, "path": str(path), "vault_id": "prod"}
+    assert yaml.safe_load(decrypt(path, PROD_PASSWORD)) == {**RECORD, "fetched": "2026-01-02 03:04:05"}
+
+
+def test_run_expands_the_home_directory(tmp_path, secrets, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = make_action({"path": "~/token.vault", "content": RECORD}, secrets).run(task_vars={})
+    assert result["path"] == str(tmp_path / "token.vault") and (tmp_path / "token.vault").exists()
+
+
+def test_run_reports_failures_as_a_failed_result(tmp_path):
+    result = make_action({"path": str(tmp_path / "token.vault"), "content": RECORD}, []).run(task_vars={})
+    assert result == {"failed": True, "changed": False, "msg": NO_SECRET_MESSAGE}
+
+
+def test_run_uses_the_configured_encrypt_identity(tmp_path, secrets, monkeypatch):
+    monkeypatch.setattr(token_vault.C, "DEFAULT_VAULT_ENCRYPT_IDENTITY", "prod")
+    result = make_action({"path": str(tmp_path / "token.vault"), "content": RECORD}, secrets).run(task_vars={})
+    assert result["vault_id"] == "prod"
+    monkeypatch.setattr(token_vault.C, "DEFAULT_VAULT_ENCRYPT_IDENTITY", "staging")
+    result = make_action({"path": str(tmp_path / "token.vault"), "content": RECORD}, secrets).run(task_vars={})
+    assert result["failed"] and "vault_encrypt_identity" in result["msg"] and "'staging'" in result["msg"]
+
+
+def test_run_check_mode(tmp_path, secrets):
+    path = tmp_path / "token.vault"
+    result = make_action({"path": str(path), "content": RECORD}, secrets, check_mode=True).run(task_vars={})
+    assert result["changed"] is True and not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param({"content": RECORD}, "missing required arguments: path", id="no-path"),
+        pytest.param({"path": "/tmp/x"}, "missing required arguments: content", id="no-content"),
+        pytest.param({"path": "/tmp/x", "content": [TOKEN]}, "content", id="content-not-a-dict"),
+        pytest.param({"path": "/tmp/x", "content": RECORD, "owner": "root"}, "Unsupported parameters", id="unknown-option"),
+    ],
+)
+def test_run_validates_the_arguments(args, message, secrets):
+    with pytest.raises(AnsibleActionFail, match=message) as caught:
+        make_action(args, secrets).run(task_vars={})
+    assert TOKEN not in caught.value.message
+
+
+# --- end to end: the real ansible-playbook and ansible-vault --------------------------------
+
+
+@pytest.fixture(scope="module")
+def collections_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("collections")
+    namespace = root / "ansible_collections" / "telenor"
+    namespace.mkdir(parents=True)
+    (namespace / "oauth").symlink_to(REPO_ROOT)
+    return root
+
+
+class Playbook:
+    """Runs ansible-playbook on localhost in a private directory, with no vault setting inherited."""
+
+    def __init__(self, collections: Path, workdir: Path) -> None:
+        self.workdir = workdir
+        # No vault password file, vault id list or encrypt identity from the caller's environment.
+        self.env = {name: value for name, value in os.environ.items() if not name.startswith("ANSIBLE_")}
+        self.env.update({
+            "ANSIBLE_COLLECTIONS_PATH": str(collections),
+            "ANSIBLE_HOME": str(workdir / "ansible-home"),
+            "ANSIBLE_LOCAL_TEMP": str(workdir / "ansible-tmp"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "ANSIBLE_CONFIG": str(workdir / "ansible.cfg"),
+        })
+        (workdir / "ansible.cfg").write_text("[defaults]\n")
+        self.default_password = self.password_file("default.pw", DEFAULT_PASSWORD)
+        self.prod_password = self.password_file("prod.pw", PROD_PASSWORD)
+        self.record_file = workdir / "record.yml"
+        self.record_file.write_text(yaml.safe_dump({"record": RECORD}))
+        self.vault_file = workdir / "out" / "token.vault.yml"
+        self.vault_file.parent.mkdir()
+
+    def password_file(self, name: str, password: bytes) -> Path:
+        path = self.workdir / name
+        path.write_bytes(password + b"\n")
+        path.chmod(0o600)
+        return path
+
+    def playbook(self, task_options: dict) -> Path:
+        play = [{
+            "name": "Vault the token record",
+            "hosts": "localhost",
+            "gather_facts": False,
+            # Not inline: a failed task's error shows the playbook lines above the task.
+            "vars_files": [str(self.record_file)],
+            "tasks": [{
+                "name": "Write the vault file",
+                "telenor.oauth.token_vault": {"path": str(self.vault_file), "content": "{{ record }}", **task_options},
+                "register": "written",
+            }, {
+                "name": "Show what the task returned",
+                "ansible.builtin.debug": {"var": "written"},
+            }],
+        }]
+        path = self.workdir / "play.yml"
+        path.write_text(yaml.safe_dump(play, sort_keys=False))
+        return path
+
+    def run(self, *args: str, task_options: dict | None = None) -> subprocess.CompletedProcess:
+        command = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                   str(self.playbook(task_options or {})), *args]
+        return subprocess.run(command, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=60, check=False)
+
+    def view(self, password_file: Path) -> subprocess.CompletedProcess:
+        command = [str(BIN / "ansible-vault"), "view", "--vault-password-file", str(password_file), str(self.vault_file)]
+        return subprocess.run(command, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture
+def playbook(collections_root, tmp_path) -> Playbook:
+    return Playbook(collections_root, tmp_path)
+
+
+def recap(output: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith("localhost ") and "ok=" in line)
+
+
+def assert_no_leak(process: subprocess.CompletedProcess) -> None:
+    output = process.stdout + process.stderr
+    assert TOKEN not in output
+    assert DEFAULT_PASSWORD.decode() not in output and PROD_PASSWORD.decode() not in output
+
+
+def test_playbook_writes_a_vault_file_that_ansible_vault_reads(playbook):
+    first = playbook.run("-vvvv", "--vault-password-file", str(playbook.default_password))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "changed=1" in recap(first.stdout)
+    assert_no_leak(first)
+
+    assert file_mode(playbook.vault_file) == 0o600
+    assert playbook.vault_file.read_bytes().startswith(b"$ANSIBLE_VAULT;1.1;AES256\n")
+    assert TOKEN.encode() not in playbook.vault_file.read_bytes()
+    viewed = playbook.view(playbook.default_password)
+    assert viewed.returncode == 0, viewed.stderr
+    assert viewed.stdout == render_yaml(RECORD).decode()
+    assert yaml.safe_load(viewed.stdout) == RECORD
+
+    before = playbook.vault_file.read_bytes()
+    second = playbook.run("-vvvv", "--vault-password-file", str(playbook.default_password))
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "changed=0" in recap(second.stdout)
+    assert_no_leak(second)
+    assert playbook.vault_file.read_bytes() == before
+
+
+def test_playbook_encrypts_with_the_named_vault_id(playbook):
+    vault_ids = ("--vault-id", f"default@{playbook.default_password}", "--vault-id", f"prod@{playbook.prod_password}")
+    run = playbook.run(*vault_ids, task_options={"vault_id": "prod"})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert '"vault_id": "prod"' in run.stdout
+    assert playbook.vault_file.read_bytes().startswith(b"$ANSIBLE_VAULT;1.2;AES256;prod\n")
+    assert yaml.safe_load(playbook.view(playbook.prod_password).stdout) == RECORD
+    assert playbook.view(playbook.default_password).returncode != 0
+
+    missing = playbook.run(*vault_ids, task_options={"vault_id": "staging"})
+    assert missing.returncode != 0
+    assert "vault_id 'staging' is not one of this run's vault ids (default, prod)" in missing.stdout
+    assert_no_leak(missing)
+
+
+def test_playbook_without_a_vault_secret_fails_clearly(playbook):
+    run = playbook.run()
+    assert run.returncode != 0
+    assert NO_SECRET_MESSAGE in run.stdout
+    assert not playbook.vault_file.exists()
+    assert_no_leak(run)
+
+
+def test_playbook_leaves_a_vault_of_another_secret_untouched(playbook):
+    playbook.vault_file.write_bytes(encrypt(b"theirs: 1\n", vault_id="default", secret=VaultSecret(b"other")))
+    before = playbook.vault_file.read_bytes()
+    run = playbook.run("--vault-password-file", str(playbook.default_password))
+    assert run.returncode != 0
+    assert f"path {playbook.vault_file} is an Ansible Vault file that none of this run's vault secrets decrypts" in run.stdout
+    assert playbook.vault_file.read_bytes() == before
+
+
+def test_playbook_check_mode_writes_nothing(playbook):
+    run = playbook.run("--check", "--vault-password-file", str(playbook.default_password))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "changed=1" in recap(run.stdout)
+    assert not playbook.vault_file.exists()

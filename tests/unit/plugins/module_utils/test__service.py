@@ -1,0 +1,399 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+import pytest
+
+from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorAPIError, TelenorTransportError
+from ansible_collections.telenor.oauth.plugins.module_utils._options import OptionAdapter, settings_from_options
+from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token, revoke_token
+from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_telenor_api import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    LOGOUT_PATH,
+    REFRESH_PREFIX,
+    TOKEN_PATH,
+    TOKEN_PREFIX,
+    closed_port,
+    token_body,
+)
+
+CACHED_TOKEN = "AT-Cached-Wd5Rr8"
+CACHED_REFRESH = "RT-Cached-Kk2Zm4"
+
+
+@pytest.fixture
+def make_settings(api, tmp_path):
+    def build(**options):
+        base = {
+            "api_url": api.url,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "scope": ["mobile", "sms"],
+            "cache_dir": str(tmp_path / "cache"),
+            "retries": 0,  # Settings.client() sleeps for real between retries
+            "timeout": 5,
+            "min_ttl": 300,
+        }
+        base.update(options)
+        return settings_from_options(OptionAdapter(base.get))
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings):
+    return make_settings()
+
+
+def put_in_cache(settings, *, age: float = 0, lifetime: int = 3600, refresh: str | None = None,
+                 token: str = CACHED_TOKEN, lock: bool = True) -> TokenRecord:
+    """Store a record as another process would; ``lock=False`` when the caller holds the lock."""
+    issued = time.time() - age
+    record = TokenRecord(
+        access_token=token,
+        token_type="Bearer",
+        expires_at=issued + lifetime,
+        issued_at=issued,
+        lifetime=lifetime,
+        scope=settings.scope,
+        refresh_token=refresh,
+    )
+    cache = settings.cache()
+    if not lock:
+        cache.store(record)
+        return record
+    with cache.locked():
+        cache.store(record)
+    return record
+
+
+# --- obtain_token --------------------------------------------------------------
+
+
+def test_a_cold_cache_fetches_once_then_reuses(api, settings):
+    first = obtain_token(settings)
+    second = obtain_token(settings)
+
+    assert first.cached is False
+    assert first.record.access_token.startswith(TOKEN_PREFIX)
+    assert second.cached is True
+    assert second.record == first.record
+    (seen,) = api.token_requests
+    assert seen.form == {"grant_type": ["client_credentials"], "scope": ["mobile sms"]}
+    assert settings.cache().load() == first.record
+
+
+@pytest.mark.parametrize(
+    ("age", "lifetime", "min_ttl", "fetches"),
+    [
+        pytest.param(0, 3600, 300, False, id="fresh"),
+        pytest.param(3000, 3600, 300, False, id="600s-left"),
+        pytest.param(3400, 3600, 300, True, id="less-than-min_ttl-left"),
+        pytest.param(3700, 3600, 0, True, id="expired"),
+        pytest.param(20, 60, 300, False, id="short-token-young"),
+        pytest.param(40, 60, 300, True, id="short-token-past-half"),
+        pytest.param(-3600, 3600, 0, True, id="issued-by-a-clock-an-hour-ahead"),
+    ],
+)
+def test_cached_token_is_reused_only_while_usable(api, make_settings, age, lifetime, min_ttl, fetches):
+    settings = make_settings(min_ttl=min_ttl)
+    cached = put_in_cache(settings, age=age, lifetime=lifetime)
+
+    obtained = obtain_token(settings)
+
+    assert len(api.token_requests) == (1 if fetches else 0)
+    assert obtained.cached is not fetches
+    if fetches:
+        assert obtained.record.access_token.startswith(TOKEN_PREFIX)
+        assert obtained.replaced == cached
+        assert settings.cache().load() == obtained.record
+    else:
+        assert obtained.record == cached
+
+
+def test_identities_do_not_share_tokens(api, make_settings):
+    mobile = obtain_token(make_settings(scope=["mobile"]))
+    sms = obtain_token(make_settings(scope=["sms"]))
+    other_client = obtain_token(make_settings(client_id="other-app"))
+
+    assert len(api.token_requests) == 3
+    assert len({mobile.record.access_token, sms.record.access_token, other_client.record.access_token}) == 3
+
+
+def test_force_fetches_a_new_token_even_when_the_cached_one_is_usable(api, settings):
+    cached = put_in_cache(settings, refresh=CACHED_REFRESH)
+
+    obtained = obtain_token(settings, force=True)
+
+    assert obtained.cached is False
+    assert obtained.replaced == cached
+    assert obtained.record.access_token != CACHED_TOKEN
+    assert settings.cache().load() == obtained.record
+    # A forced renewal starts over with the client credentials, not the refresh token.
+    (seen,) = api.token_requests
+    assert seen.form["grant_type"] == ["client_credentials"]
+
+
+@pytest.mark.parametrize(
+    ("renewed_while_waiting", "fetches"),
+    [
+        pytest.param(True, False, id="renewed-by-another-process-meanwhile"),
+        pytest.param(False, True, id="only-an-older-token-meanwhile"),
+    ],
+)
+def test_force_waiting_for_the_lock_accepts_a_token_renewed_meanwhile(api, settings, renewed_while_waiting, fetches):
+    put_in_cache(settings, age=600)
+    results: list = []
+    cache = settings.cache()
+    with cache.locked():
+        worker = threading.Thread(target=lambda: results.append(obtain_token(settings, force=True)))
+        worker.start()
+        time.sleep(0.2)  # the worker is now waiting for the lock
+        other = put_in_cache(settings, token="AT-Other-Process", age=0 if renewed_while_waiting else 300, lock=False)
+    worker.join(10)
+    assert not worker.is_alive()
+
+    (obtained,) = results
+    assert len(api.token_requests) == (1 if fetches else 0)
+    if fetches:
+        assert obtained.record.access_token.startswith(TOKEN_PREFIX)
+    else:
+        assert (obtained.record, obtained.cached) == (other, True)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_check_mode_never_makes_a_request(api, settings, cached):
+    record = put_in_cache(settings) if cached else None
+
+    obtained = obtain_token(settings, check_mode=True)
+
+    assert api.seen == []
+    assert obtained.record == record
+    assert obtained.cached is cached
+    assert settings.cache().load() == record
+
+
+def test_a_failed_fetch_stores_nothing_and_the_next_call_tries_again(api, settings):
+    api.reply(TOKEN_PATH, 401, "Error code 22 - Basic Authentication failed, bad username or password.")
+
+    with pytest.raises(TelenorAPIError) as caught:
+        obtain_token(settings)
+
+    assert caught.value.code == 22
+    assert CLIENT_SECRET not in str(caught.value)
+    assert settings.cache().load() is None
+    assert obtain_token(settings).cached is False
+    assert len(api.token_requests) == 2
+
+
+# --- refresh_token grant ---------------------------------------------------------
+
+
+def test_an_expiring_token_with_a_refresh_token_is_renewed_with_it(api, settings):
+    api.issue_refresh_tokens = True
+    put_in_cache(settings, age=3500, refresh=CACHED_REFRESH)
+
+    obtained = obtain_token(settings)
+
+    (seen,) = api.token_requests
+    assert seen.form == {"grant_type": ["refresh_token"], "refresh_token": [CACHED_REFRESH], "scope": ["mobile sms"]}
+    assert obtained.cached is False
+    assert obtained.record.refresh_token.startswith(REFRESH_PREFIX)  # the refresh token is itself refreshed
+    assert settings.cache().load() == obtained.record
+
+
+def test_a_rejected_refresh_token_falls_back_to_client_credentials(api, settings):
+    put_in_cache(settings, age=4000, refresh=CACHED_REFRESH)
+    api.reply(TOKEN_PATH, 401, {"code": 7, "message": "Invalid refresh_token"})
+
+    obtained = obtain_token(settings)
+
+    grants = [seen.form["grant_type"] for seen in api.token_requests]
+    assert grants == [["refresh_token"], ["client_credentials"]]
+    assert obtained.record.access_token.startswith(TOKEN_PREFIX)
+    assert settings.cache().load() == obtained.record
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(500, "Error code 2 - Internal Server Error"), (401, "Error code 22 - Basic Authentication failed")],
+)
+def test_other_refresh_failures_are_reported_and_keep_the_cache(api, settings, status, body):
+    cached = put_in_cache(settings, age=4000, refresh=CACHED_REFRESH)
+    api.reply(TOKEN_PATH, status, body)
+
+    with pytest.raises(TelenorAPIError) as caught:
+        obtain_token(settings)
+
+    assert caught.value.status == status
+    assert len(api.token_requests) == 1
+    assert settings.cache().load() == cached
+    assert CACHED_REFRESH not in str(caught.value)
+
+
+# --- many processes, one request -------------------------------------------------
+
+
+def _obtain_in_worker(settings, barrier, results, force) -> None:
+    barrier.wait(10)
+    try:
+        obtained = obtain_token(settings, force=force)
+        results.put((obtained.record.access_token, obtained.cached))
+    except Exception as exc:  # pylint: disable=broad-except
+        results.put(("error", repr(exc)))
+
+
+WORKERS = 20
+
+
+def _run_workers(settings, *, force: bool) -> list[tuple[str, bool]]:
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(WORKERS)
+    results = context.Queue()
+    processes = [
+        context.Process(target=_obtain_in_worker, args=(settings, barrier, results, force)) for _ in range(WORKERS)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=30) for _ in processes]
+    for process in processes:
+        process.join(10)
+    assert all(process.exitcode == 0 for process in processes)
+    assert all(token != "error" for token, _ in outcomes), outcomes
+    return outcomes
+
+
+def test_many_processes_on_a_cold_cache_make_exactly_one_request(api, settings):
+    api.token_delay = 0.3  # the first fetch is still in flight while the others miss
+
+    outcomes = _run_workers(settings, force=False)
+
+    tokens = {token for token, _ in outcomes}
+    assert len(tokens) == 1, outcomes
+    assert tokens.pop().startswith(TOKEN_PREFIX)
+    assert sorted(cached for _, cached in outcomes) == [False] + [True] * (WORKERS - 1)
+    assert len(api.token_requests) == 1
+    assert settings.cache().load().access_token == outcomes[0][0]
+
+
+def test_many_processes_forcing_renewal_never_get_the_old_token(api, settings):
+    put_in_cache(settings)
+    api.token_delay = 0.1
+
+    outcomes = _run_workers(settings, force=True)
+
+    tokens = {token for token, _ in outcomes}
+    assert CACHED_TOKEN not in tokens
+    assert all(token.startswith(TOKEN_PREFIX) for token in tokens)
+    # Renewals are serialised by the lock, and a waiter takes a token renewed after it asked.
+    assert 1 <= len(api.token_requests) <= WORKERS
+    assert len(tokens) == len(api.token_requests)
+    assert settings.cache().load().access_token in tokens
+
+
+# --- revoke_token ----------------------------------------------------------------
+
+
+def test_revoking_the_cached_token_drops_it(api, settings):
+    put_in_cache(settings)
+
+    assert revoke_token(settings) is True
+
+    (seen,) = api.logout_requests
+    assert seen.headers["Authorization"] == f"Bearer {CACHED_TOKEN}"
+    assert settings.cache().load() is None
+    assert obtain_token(settings).cached is False  # the next obtain fetches a new one
+
+
+@pytest.mark.parametrize("body", ["Error code 2 - Invalid access token", '{"code": 2}'])
+def test_an_already_invalid_cached_token_is_dropped(api, settings, body):
+    put_in_cache(settings)
+    api.reply(LOGOUT_PATH, 401, body)
+
+    assert revoke_token(settings) is False
+
+    assert len(api.logout_requests) == 1
+    assert settings.cache().load() is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(500, "Error code 2 - Internal Server Error"), (401, "Error code 6 - Missing or bad Authorization header")],
+)
+def test_a_failed_revocation_raises_and_keeps_the_cached_token(api, settings, status, body):
+    cached = put_in_cache(settings)
+    api.reply(LOGOUT_PATH, status, body)
+
+    with pytest.raises(TelenorAPIError) as caught:
+        revoke_token(settings)
+
+    assert caught.value.status == status
+    assert CACHED_TOKEN not in str(caught.value)
+    assert settings.cache().load() == cached
+
+
+def test_an_unreachable_api_keeps_the_cached_token(make_settings):
+    settings = make_settings(api_url=f"http://127.0.0.1:{closed_port()}")
+    cached = put_in_cache(settings)
+
+    with pytest.raises(TelenorTransportError):
+        revoke_token(settings)
+
+    assert settings.cache().load() == cached
+
+
+def test_an_expired_cached_token_is_dropped_without_a_request(api, settings):
+    put_in_cache(settings, age=4000)
+
+    assert revoke_token(settings) is False
+
+    assert api.seen == []
+    assert settings.cache().load() is None
+
+
+def test_nothing_cached_and_no_token_given_is_a_no_op(api, settings):
+    assert revoke_token(settings) is False
+    assert api.seen == []
+
+
+def test_revoking_a_given_token_keeps_a_different_cached_one(api, settings):
+    cached = put_in_cache(settings)
+
+    assert revoke_token(settings, "AT-Given-Elsewhere") is True
+
+    (seen,) = api.logout_requests
+    assert seen.headers["Authorization"] == "Bearer AT-Given-Elsewhere"
+    assert settings.cache().load() == cached
+
+
+def test_revoking_the_cached_token_by_value_drops_it(api, settings):
+    put_in_cache(settings)
+
+    assert revoke_token(settings, CACHED_TOKEN) is True
+    assert settings.cache().load() is None
+
+
+@pytest.mark.parametrize(
+    ("cached_age", "given", "expected"),
+    [
+        pytest.param(None, None, False, id="nothing-to-revoke"),
+        pytest.param(0, None, True, id="live-cached-token"),
+        pytest.param(4000, None, False, id="expired-cached-token"),
+        pytest.param(None, "AT-Given", True, id="given-token"),
+    ],
+)
+def test_revoke_in_check_mode_predicts_without_a_request(api, settings, cached_age, given, expected):
+    cached = None if cached_age is None else put_in_cache(settings, age=cached_age)
+
+    assert revoke_token(settings, given, check_mode=True) is expected
+
+    assert api.seen == []
+    assert settings.cache().load() == cached

@@ -1,0 +1,280 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorResponseError
+from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord, record_from_response
+
+TOKEN = "AT-Rk3Jd9Wq-unit"
+REFRESH = "RT-Vb7Ng1Ls-unit"
+REQUESTED_AT = 1_700_000_000.0
+
+
+def _body(**fields) -> str:
+    return json.dumps(fields)
+
+
+def _record(lifetime: int, *, issued_at: float = REQUESTED_AT) -> TokenRecord:
+    return TokenRecord(
+        access_token=TOKEN,
+        token_type="Bearer",
+        expires_at=issued_at + lifetime,
+        issued_at=issued_at,
+        lifetime=lifetime,
+    )
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "lifetime"),
+    [
+        pytest.param(3599, 3599, id="int-as-in-example"),
+        pytest.param("3600", 3600, id="string-as-in-seed-response"),
+        pytest.param(" 3600 ", 3600, id="padded-string"),
+        pytest.param(3600.9, 3600, id="float-rounds-down"),
+        pytest.param(1, 1, id="one-second"),
+    ],
+)
+def test_expires_in_gives_expiry_from_the_request_time(expires_in, lifetime):
+    record = record_from_response(
+        _body(access_token=TOKEN, expires_in=expires_in), requested_at=REQUESTED_AT, requested_scope=None
+    )
+
+    assert record.access_token == TOKEN
+    assert record.lifetime == lifetime
+    assert record.issued_at == REQUESTED_AT
+    assert record.expires_at == REQUESTED_AT + lifetime
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({}, id="missing"),
+        pytest.param({"expires_in": None}, id="null"),
+        pytest.param({"expires_in": 0}, id="zero"),
+        pytest.param({"expires_in": "0"}, id="zero-string"),
+        pytest.param({"expires_in": -60}, id="negative"),
+        pytest.param({"expires_in": "-60"}, id="negative-string"),
+        pytest.param({"expires_in": "soon"}, id="words"),
+        pytest.param({"expires_in": ""}, id="empty-string"),
+        pytest.param({"expires_in": "nan"}, id="nan-string"),
+        pytest.param({"expires_in": True}, id="boolean"),
+        pytest.param({"expires_in": [3600]}, id="list"),
+        pytest.param({"expires_in": {"seconds": 3600}}, id="object"),
+        pytest.param({"expires_in": "inf"}, id="infinite-string"),
+        pytest.param({"expires_in": "-Infinity"}, id="minus-infinite-string"),
+    ],
+)
+def test_unusable_expires_in_is_a_response_error(fields):
+    with pytest.raises(TelenorResponseError, match="expires_in") as caught:
+        record_from_response(_body(access_token=TOKEN, **fields), requested_at=REQUESTED_AT, requested_scope=None)
+
+    assert TOKEN not in str(caught.value)
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "NaN", "Infinity"])
+def test_non_finite_expires_in_number_is_a_response_error(number):
+    # Python's json decodes these to inf/nan floats.
+    with pytest.raises(TelenorResponseError, match="expires_in"):
+        record_from_response(
+            '{"access_token": "%s", "expires_in": %s}' % (TOKEN, number), requested_at=REQUESTED_AT, requested_scope=None
+        )
+
+
+@pytest.mark.parametrize(
+    ("fields", "token_type"),
+    [
+        pytest.param({}, "Bearer", id="absent-means-bearer"),
+        pytest.param({"token_type": None}, "Bearer", id="null-means-bearer"),
+        pytest.param({"token_type": "Bearer"}, "Bearer", id="Bearer"),
+        pytest.param({"token_type": "bearer"}, "Bearer", id="lower-case"),
+        pytest.param({"token_type": "BEARER"}, "Bearer", id="upper-case"),
+    ],
+)
+def test_bearer_tokens_are_accepted_in_any_case(fields, token_type):
+    record = record_from_response(
+        _body(access_token=TOKEN, expires_in=3600, **fields), requested_at=REQUESTED_AT, requested_scope=None
+    )
+
+    assert record.token_type == token_type
+    assert record.as_result(now=REQUESTED_AT)["authorization"] == f"Bearer {TOKEN}"
+
+
+@pytest.mark.parametrize("token_type", ["mac", "MAC", "N_A", "Basic"])
+def test_token_types_other_than_bearer_are_refused(token_type):
+    with pytest.raises(TelenorResponseError, match="only Bearer tokens are supported") as caught:
+        record_from_response(
+            _body(access_token=TOKEN, expires_in=3600, token_type=token_type),
+            requested_at=REQUESTED_AT,
+            requested_scope=None,
+        )
+
+    assert TOKEN not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("OK!", id="plain-text"),
+        pytest.param("<!DOCTYPE html><html><body>Telenor login portal</body></html>", id="html-page"),
+        pytest.param('{"access_token": "%s", "expires_in": 36' % TOKEN, id="truncated-json"),
+        pytest.param("", id="empty"),
+        pytest.param(b"\xff\xfe\x00garbage", id="binary"),
+        pytest.param("[]", id="json-list"),
+        pytest.param(json.dumps(TOKEN), id="json-string"),
+        pytest.param("null", id="json-null"),
+        pytest.param(_body(expires_in=3600), id="no-access_token"),
+        pytest.param(_body(access_token="", expires_in=3600), id="empty-access_token"),
+        pytest.param(_body(access_token="   ", expires_in=3600), id="blank-access_token"),
+        pytest.param(_body(access_token=None, expires_in=3600), id="null-access_token"),
+        pytest.param(_body(access_token=12345, expires_in=3600), id="numeric-access_token"),
+        pytest.param(_body(token=TOKEN, expires_in=3600), id="token-under-another-key"),
+    ],
+)
+def test_a_200_body_that_is_not_a_token_response_is_a_response_error(body):
+    with pytest.raises(TelenorResponseError) as caught:
+        record_from_response(body, requested_at=REQUESTED_AT, requested_scope="a b")
+
+    assert TOKEN not in str(caught.value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG _token.py record_from_response: json.loads RecursionError on deeply nested JSON is not caught",
+)
+def test_a_deeply_nested_200_body_is_a_response_error():
+    with pytest.raises(TelenorResponseError):
+        record_from_response("[" * 100_000, requested_at=REQUESTED_AT, requested_scope=None)
+
+
+@pytest.mark.parametrize(
+    ("fields", "requested_scope", "scope"),
+    [
+        pytest.param({}, "mobile sms", "mobile sms", id="requested-scope-when-not-echoed"),
+        pytest.param({"scope": "mobile"}, "mobile sms", "mobile", id="granted-scope-wins"),
+        pytest.param({}, None, None, id="no-scope"),
+        pytest.param({"scope": ""}, None, None, id="empty-granted-scope"),
+    ],
+)
+def test_scope_is_the_granted_one_or_the_requested_one(fields, requested_scope, scope):
+    record = record_from_response(
+        _body(access_token=TOKEN, expires_in=3600, **fields), requested_at=REQUESTED_AT, requested_scope=requested_scope
+    )
+
+    assert record.scope == scope
+    assert record.as_result(now=REQUESTED_AT)["scope"] == scope
+
+
+def test_seed_example_response_keeps_the_refresh_token_but_never_returns_it():
+    seed_example = json.dumps(
+        {"access_token": TOKEN, "expires_in": "3600", "token_type": "Bearer", "refresh_token": REFRESH}
+    ).encode("utf-8")
+
+    record = record_from_response(seed_example, requested_at=REQUESTED_AT, requested_scope=None)
+    result = record.as_result(now=REQUESTED_AT + 600)
+
+    assert record.refresh_token == REFRESH
+    assert REFRESH not in json.dumps(result)
+    assert result == {
+        "access_token": TOKEN,
+        "token_type": "Bearer",
+        "expires_in": 3000,
+        "expires_at": int(REQUESTED_AT + 3600),
+        "scope": None,
+        "authorization": f"Bearer {TOKEN}",
+    }
+
+
+@pytest.mark.parametrize("refresh", [None, "", 42])
+def test_an_unusable_refresh_token_is_not_kept(refresh):
+    record = record_from_response(
+        _body(access_token=TOKEN, expires_in=3600, refresh_token=refresh), requested_at=REQUESTED_AT, requested_scope=None
+    )
+
+    assert record.refresh_token is None
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "min_ttl", "age", "usable"),
+    [
+        pytest.param(3600, 300, 0, True, id="fresh"),
+        pytest.param(3600, 300, 3300, True, id="exactly-min_ttl-left"),
+        pytest.param(3600, 300, 3301, False, id="less-than-min_ttl-left"),
+        pytest.param(3600, 0, 3599, True, id="min_ttl-0-last-second"),
+        # A 60 s token with min_ttl 300: the margin is capped at half its
+        # lifetime, so it is reused for its first 30 s rather than never.
+        pytest.param(60, 300, 0, True, id="short-token-fresh"),
+        pytest.param(60, 300, 29, True, id="short-token-29s"),
+        pytest.param(60, 300, 30, True, id="short-token-30s"),
+        pytest.param(60, 300, 31, False, id="short-token-31s"),
+        pytest.param(60, 20, 40, True, id="min_ttl-below-half-lifetime"),
+        pytest.param(60, 20, 41, False, id="min_ttl-below-half-lifetime-passed"),
+        pytest.param(3600, 0, 3600, False, id="expired-now"),
+        pytest.param(3600, 0, 7200, False, id="expired-long-ago"),
+        pytest.param(1, 300, 0, True, id="one-second-token-fresh"),
+        pytest.param(1, 0, 1, False, id="one-second-token-expired"),
+    ],
+)
+def test_is_usable_respects_min_ttl_capped_at_half_the_lifetime(lifetime, min_ttl, age, usable):
+    record = _record(lifetime)
+
+    assert record.is_usable(min_ttl, now=REQUESTED_AT + age) is usable
+
+
+@pytest.mark.parametrize(
+    ("issued_ahead", "usable"),
+    [
+        pytest.param(10, True, id="small-skew-tolerated"),
+        pytest.param(30, True, id="at-the-tolerance"),
+        pytest.param(31, False, id="beyond-the-tolerance"),
+        pytest.param(3600, False, id="an-hour-ahead"),
+    ],
+)
+def test_record_issued_in_the_future_is_not_trusted(issued_ahead, usable):
+    now = REQUESTED_AT
+    record = _record(3600, issued_at=now + issued_ahead)
+
+    assert record.is_usable(0, now=now) is usable
+    # Whatever the writer's clock said, a token never has more left than its lifetime.
+    assert record.seconds_left(now=now) <= 3600
+
+
+@pytest.mark.parametrize(("age", "left"), [(0, 3600), (600.7, 2999), (3600, 0), (9999, 0)])
+def test_seconds_left_counts_down_to_zero(age, left):
+    assert _record(3600).seconds_left(now=REQUESTED_AT + age) == left
+    assert _record(3600).as_result(now=REQUESTED_AT + age)["expires_in"] == left
+
+
+@pytest.mark.parametrize("refresh", [None, REFRESH])
+def test_record_survives_the_json_round_trip(refresh):
+    record = TokenRecord(
+        access_token=TOKEN,
+        token_type="Bearer",
+        expires_at=REQUESTED_AT + 3600.5,
+        issued_at=REQUESTED_AT + 0.5,
+        lifetime=3600,
+        scope="mobile sms",
+        refresh_token=refresh,
+    )
+
+    assert TokenRecord.from_json(record.to_json()) == record
+
+
+def test_repr_of_a_record_shows_no_token():
+    record = TokenRecord(
+        access_token=TOKEN,
+        token_type="Bearer",
+        expires_at=REQUESTED_AT + 60,
+        issued_at=REQUESTED_AT,
+        lifetime=60,
+        refresh_token=REFRESH,
+    )
+
+    assert TOKEN not in repr(record)
+    assert REFRESH not in repr(record)
+    assert TOKEN not in str(record)
