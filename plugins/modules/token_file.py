@@ -1,0 +1,409 @@
+#!/usr/bin/python
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: token_file
+author: Telenor OAuth collection maintainers (@telenor)
+version_added: 1.0.0
+short_description: Put a Telenor API access token into a service's config file, atomically
+description:
+  - Sets a token in a configuration file on the managed host, in one of several formats,
+    keeping the rest of the file as it is where the format allows.
+  - The file is written atomically, with its final owner, group and mode before the first byte
+    of the secret is written, so that no other user can ever read a partly written or
+    too-open file.
+  - "The module never returns the token, the content, or a diff, and never quotes a line of the
+    existing file in an error message (the line may hold the previous token). Still use
+    C(no_log: true) on the task, so that the token does not show in the task's arguments."
+  - The role P(telenor.oauth.service_token#role) calls this module once per file.
+options:
+  path:
+    description:
+      - Absolute path of the configuration file on the managed host.
+      - A missing file is created; its parent directory must exist.
+      - If O(path) is a symbolic link, the file it points to is written and the link is kept.
+    type: path
+    required: true
+  format:
+    description:
+      - How the token goes into the file.
+      - V(env) sets C(KEY=value) for the variable O(key). Every line assigning it (with or
+        without a leading C(export )) is replaced in place, keeping C(export ); every other
+        line (comments, blank lines, order) is kept byte for byte. Without such a line,
+        C(KEY=value) is appended. The value is written unquoted when it consists only of
+        C(A-Z a-z 0-9 . _ ~ + / = -), as tokens do, and single-quoted shell-style otherwise.
+      - V(json) loads the file as a JSON object (an empty or missing file counts as C({})),
+        sets the dotted key path O(key), creating the objects along the path, and writes it back
+        with an indentation of two spaces, keeping the order of keys.
+      - V(yaml) does the same for a YAML mapping. Comments in the file are B(not) kept when the
+        file is rewritten.
+      - V(ini) sets the option O(key) in the section O(section). The file must parse as INI
+        (Python C(configparser), strict, no interpolation). The edit is line-based, so comments
+        and everything else are kept. The option's line is replaced (keeping its separator
+        style), or the option is added at the end of the section, or the section is appended
+        at the end of the file.
+      - V(raw) makes the file the token alone, followed by a newline.
+      - V(content) makes the file exactly O(content), for example a template rendered on the
+        controller.
+      - A json or yaml file whose value at O(key) already is the token is left as it is,
+        formatting and comments included.
+    type: str
+    required: true
+    choices: [env, json, yaml, ini, raw, content]
+  value:
+    description:
+      - The token.
+      - Required unless O(format=content). Must not be empty. With O(format=env) and
+        O(format=ini), it must not contain line breaks.
+    type: str
+  content:
+    description:
+      - The whole content of the file.
+      - Required with O(format=content), and only used with it.
+    type: str
+  key:
+    description:
+      - Where the token goes in the file.
+      - With O(format=env), the variable name, matching C([A-Za-z_][A-Za-z0-9_]*); the
+        default is V(TELENOR_ACCESS_TOKEN).
+      - With O(format=json) and O(format=yaml), a dotted key path such as V(telenor.access_token)
+        (the default) whose segments are not empty. Every segment but the last must be an object
+        (or be missing), and the last must not hold an object or a list.
+      - With O(format=ini), the option name; the default is V(access_token).
+      - Not used with O(format=raw) and O(format=content), and an error there.
+    type: str
+  section:
+    description:
+      - With O(format=ini), the section that O(key) is set in.
+    type: str
+    default: telenor
+  owner:
+    description:
+      - The user that should own the file, by name or numeric ID.
+      - By default, an existing file keeps its owner and a new file belongs to the user the
+        module runs as.
+    type: str
+  group:
+    description:
+      - The group that should own the file, by name or numeric ID.
+      - By default, an existing file keeps its group and a new file gets the user's default group
+        (or the directory's, where the file system says so).
+    type: str
+  mode:
+    description:
+      - The permissions of the file, as an octal string such as V('0640'), or an integer, which is
+        used as is (so in YAML either quote it or write it with a leading zero).
+      - Symbolic modes such as V(u=rw) are not supported.
+    type: raw
+    default: '0600'
+notes:
+  - The file is replaced, not edited in place (this is what makes the write atomic). Other hard
+    links to the old file keep the old content, and ACLs, extended attributes and SELinux labels
+    of the old file are not carried over.
+  - There is no O(ignore:backup) option on purpose, because a backup would be another copy of a secret.
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: The existing file is read and checked as in a real run, and nothing is written.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+    details: The module never shows a diff, because the content is a secret.
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+requirements:
+  - PyYAML on the managed host, for O(format=yaml) only
+seealso:
+  - module: telenor.oauth.telenor_oauth
+  - module: ansible.builtin.copy
+"""
+
+EXAMPLES = r"""
+- name: Put the token into the service's environment file
+  telenor.oauth.token_file:
+    path: /etc/sms-gateway/telenor.env
+    format: env
+    value: "{{ telenor.access_token }}"
+    owner: root
+    group: sms-gateway
+    mode: '0640'
+  no_log: true
+
+- name: Set it under a custom variable name
+  telenor.oauth.token_file:
+    path: /etc/default/sms-gateway
+    format: env
+    key: SMS_API_TOKEN
+    value: "{{ telenor.access_token }}"
+  no_log: true
+
+- name: Set a nested key in a JSON config (sms.telenor.token)
+  telenor.oauth.token_file:
+    path: /opt/sms/config.json
+    format: json
+    key: sms.telenor.token
+    value: "{{ telenor.access_token }}"
+  no_log: true
+
+- name: Set the option in an INI file's [api] section
+  telenor.oauth.token_file:
+    path: /etc/sms-gateway/gateway.ini
+    format: ini
+    section: api
+    key: bearer_token
+    value: "{{ telenor.access_token }}"
+  no_log: true
+
+- name: A file holding nothing but the token
+  telenor.oauth.token_file:
+    path: /run/secrets/telenor_token
+    format: raw
+    value: "{{ telenor.access_token }}"
+    mode: '0400'
+  no_log: true
+
+- name: A file rendered from a template on the controller
+  telenor.oauth.token_file:
+    path: /etc/sms-gateway/credentials.conf
+    format: content
+    content: "{{ lookup('ansible.builtin.template', 'credentials.conf.j2') }}"
+  no_log: true
+"""
+
+RETURN = r"""
+path:
+  description: The path of the file, as given in O(path).
+  returned: always
+  type: str
+  sample: /etc/sms-gateway/telenor.env
+format:
+  description: The format the file was written in, as given in O(format).
+  returned: always
+  type: str
+  sample: env
+mode:
+  description: The file's permissions after the run (in check mode, what they would be), in octal.
+  returned: always
+  type: str
+  sample: '0600'
+created:
+  description: Whether the file did not exist before (in check mode, whether it would be created).
+  returned: always
+  type: bool
+  sample: false
+"""
+
+import grp
+import os
+import pwd
+import stat
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.telenor.oauth.plugins.module_utils._token_file import (
+    DEFAULT_MODE,
+    DEFAULT_SECTION,
+    FORMATS,
+    HAS_YAML,
+    YAML_IMPORT_ERROR,
+    TokenFileError,
+    format_mode,
+    new_content,
+    parse_mode,
+)
+
+
+class TokenFileModule(AnsibleModule):
+    def add_path_info(self, kwargs: dict) -> dict:
+        # AnsibleModule would add the stat of RV(path) to every result, from lstat(): the mode
+        # of a symbolic link rather than of the file, and the mode before the change in check
+        # mode. The result documents its own keys instead.
+        return kwargs
+
+
+def argument_spec() -> dict:
+    return {
+        "path": {"type": "path", "required": True},
+        "format": {"type": "str", "required": True, "choices": list(FORMATS)},
+        "value": {"type": "str", "no_log": True},
+        "content": {"type": "str", "no_log": True},
+        "key": {"type": "str", "no_log": False},
+        "section": {"type": "str", "default": DEFAULT_SECTION},
+        "owner": {"type": "str"},
+        "group": {"type": "str"},
+        "mode": {"type": "raw", "default": DEFAULT_MODE},
+    }
+
+
+def _needs_value() -> list:
+    return [("format", fmt, ["value"]) for fmt in FORMATS if fmt != "content"]
+
+
+def resolve_uid(owner: str | None) -> int | None:
+    if owner is None:
+        return None
+    try:
+        return pwd.getpwnam(owner).pw_uid
+    except KeyError:
+        if owner.isdigit():
+            return int(owner)
+    raise TokenFileError(f"owner: no such user {owner!r} on the managed host", option="owner")
+
+
+def resolve_gid(group: str | None) -> int | None:
+    if group is None:
+        return None
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        if group.isdigit():
+            return int(group)
+    raise TokenFileError(f"group: no such group {group!r} on the managed host", option="group")
+
+
+def target_path(path: str) -> str:
+    """The file to write: the path itself, or what it links to, whose directory must exist."""
+    if not os.path.isabs(path):
+        raise TokenFileError(f"path must be absolute, got {path!r}", option="path")
+    real = os.path.realpath(path)
+    if os.path.isdir(real):
+        raise TokenFileError(f"path {path} is a directory", option="path")
+    directory = os.path.dirname(real)
+    if not os.path.isdir(directory):
+        raise TokenFileError(f"the directory of path {path} ({directory}) does not exist", option="path")
+    return real
+
+
+def read_current(real: str) -> tuple[bytes, os.stat_result | None]:
+    """The file's bytes and stat, or empty bytes and V(None) when it does not exist."""
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        return b"", None
+    if not stat.S_ISREG(st.st_mode):
+        raise TokenFileError(f"{real} exists and is not a regular file", option="path")
+    with open(real, "rb") as handle:
+        return handle.read(), st
+
+
+def write_atomically(real: str, data: bytes, *, mode: int, uid: int, gid: int) -> None:
+    """Replace real with data; the file has its owner and mode before the first byte is written.
+
+    On any failure, the temporary file is removed and real is left as it was.
+    """
+    directory, name = os.path.split(real)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            st = os.fstat(handle.fileno())
+            if (uid != -1 and uid != st.st_uid) or (gid != -1 and gid != st.st_gid):
+                os.fchown(handle.fileno(), uid, gid)
+            # After fchown, which may clear the set-user-ID and set-group-ID bits.
+            os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, real)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    # Makes the rename durable. The file itself is already in place, so a file system that
+    # cannot fsync a directory is no reason to fail.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def ensure_file(module: AnsibleModule) -> dict:
+    params = module.params
+    path, fmt = params["path"], params["format"]
+    if fmt == "yaml" and not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR, path=path, format=fmt)
+    real = target_path(path)
+    mode = parse_mode(params["mode"])
+    uid = resolve_uid(params["owner"])
+    gid = resolve_gid(params["group"])
+    current, st = read_current(real)
+    data = new_content(
+        current,
+        fmt=fmt,
+        value=params["value"],
+        content=params["content"],
+        key=params["key"],
+        section=params["section"],
+        path=path,
+    )
+    result = {"changed": False, "path": path, "format": fmt, "mode": format_mode(mode), "created": st is None}
+    if st is None or data != current:
+        result["changed"] = True
+        if not module.check_mode:
+            # An existing file keeps its owner and group unless told otherwise.
+            keep_uid = st.st_uid if st is not None else -1
+            keep_gid = st.st_gid if st is not None else -1
+            write_atomically(
+                real,
+                data,
+                mode=mode,
+                uid=keep_uid if uid is None else uid,
+                gid=keep_gid if gid is None else gid,
+            )
+        return result
+    owner_differs = (uid is not None and uid != st.st_uid) or (gid is not None and gid != st.st_gid)
+    mode_differs = stat.S_IMODE(st.st_mode) != mode
+    if owner_differs or mode_differs:
+        result["changed"] = True
+        if not module.check_mode:
+            if owner_differs:
+                os.chown(real, -1 if uid is None else uid, -1 if gid is None else gid)
+            # Also after a chown, which may have cleared the set-ID bits.
+            os.chmod(real, mode)
+    return result
+
+
+def main() -> None:
+    module = TokenFileModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[("value", "content")],
+        required_if=[("format", "content", ["content"])] + _needs_value(),
+        supports_check_mode=True,
+    )
+    path, fmt = module.params["path"], module.params["format"]
+    try:
+        result = ensure_file(module)
+    except TokenFileError as exc:
+        module.fail_json(msg=exc.message, path=path, format=fmt)
+    except OSError as exc:
+        # strerror and the file name only: never str() of anything that saw the content.
+        reason = exc.strerror or type(exc).__name__
+        where = f" ({exc.filename})" if exc.filename else ""
+        module.fail_json(msg=f"Could not update {path} as {fmt}: {reason}{where}", path=path, format=fmt)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
