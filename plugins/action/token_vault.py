@@ -1,0 +1,322 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Action plugin for telenor.oauth.token_vault: keep a dict in an Ansible Vault file on the controller.
+
+The documentation lives in ``plugins/modules/token_vault.py``. Everything runs in this
+process on the controller; no module is sent anywhere. The functions below hold the whole
+behaviour and need no PlayContext, so the unit tests call them directly.
+
+Nothing here may put the content, its YAML or a vault secret into a result, an exception
+message, a warning or ``display`` output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import typing as t
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+
+import yaml
+
+from ansible import constants as C
+from ansible.errors import AnsibleError
+from ansible.parsing.vault import VaultLib, VaultSecret, is_encrypted, parse_vaulttext_envelope
+from ansible.plugins.action import ActionBase
+
+#: Must match the options documented in plugins/modules/token_vault.py (a unit test checks).
+ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
+    "path": {"type": "path", "required": True},
+    "content": {"type": "dict", "required": True, "no_log": True},
+    "vault_id": {"type": "str"},
+    "mode": {"type": "raw", "default": "0600"},
+}
+
+#: ``format_vaulttext_envelope`` writes a 1.1 header (no label) for this id and a 1.2 header
+#: with the label for any other, as ``ansible-vault encrypt`` does.
+UNLABELLED_VAULT_ID = "default"
+
+NO_SECRET_MESSAGE = (
+    "path (service_token_vault_file in the telenor.oauth.service_token role) needs a vault secret"
+    " to encrypt with: run with --vault-id or --vault-password-file"
+)
+
+VaultSecrets = t.Sequence[tuple[str, VaultSecret]]
+
+
+class TokenVaultError(Exception):
+    """A failure whose message names options, vault ids and paths only, never data or secrets."""
+
+
+@dataclass(frozen=True)
+class ExistingVaultFile:
+    """A vault file already at the path, decrypted with one of the run's secrets."""
+
+    plaintext: bytes
+    secret: VaultSecret
+    label: str
+    mode: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    changed: bool
+    write: bool
+    chmod: bool
+
+
+def plain_data(content: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """Return ``content`` as plain dicts, lists, strings and numbers.
+
+    Since ansible-core 2.19 task arguments may be tagged or lazy subclasses of the built-in
+    types (and vaulted strings are not ``str`` at all), which ``yaml.safe_dump`` refuses; a JSON
+    round trip keeps the values and drops the wrappers. What JSON cannot hold becomes a string.
+    """
+    return json.loads(json.dumps(content, default=str))
+
+
+def render_yaml(content: t.Mapping[str, t.Any]) -> bytes:
+    """Return the canonical YAML document stored in the vault for ``content``."""
+    text = yaml.safe_dump(plain_data(content), default_flow_style=False, sort_keys=True, allow_unicode=True)
+    return text.encode("utf-8")
+
+
+def same_data(plaintext: bytes, rendered: bytes) -> bool:
+    """Whether a decrypted vault payload holds the data that ``rendered`` holds.
+
+    Vault ciphertext is salted, so only the payloads can be compared; they are compared after
+    both are put in canonical form, so a file edited with ``ansible-vault edit`` that still holds
+    the same data (other key order or quoting) counts as current.
+    """
+    if plaintext == rendered:
+        return True
+    try:
+        data = yaml.safe_load(plaintext)
+    except yaml.YAMLError:
+        return False
+    return isinstance(data, dict) and render_yaml(data) == rendered
+
+
+def parse_mode(mode: t.Any) -> int:
+    """Return the permission bits for the mode option: an octal string such as '0600', or an int.
+
+    An int is taken as is, as ansible.builtin.file does (YAML reads an unquoted 0600 as octal,
+    600 as decimal).
+    """
+    if isinstance(mode, bool):
+        raise TokenVaultError("mode must be an octal string such as '0600' or an integer, not a boolean")
+    if isinstance(mode, int):
+        value = mode
+    elif isinstance(mode, str):
+        text = mode.strip()
+        if text[:2].lower() == "0o":
+            text = text[2:]
+        if not text or any(char not in "01234567" for char in text):
+            raise TokenVaultError(f"mode must be an octal string such as '0600', not {mode!r}")
+        value = int(text, 8)
+    else:
+        raise TokenVaultError(f"mode must be an octal string such as '0600' or an integer, not {type(mode).__name__}")
+    if not 0 <= value <= 0o7777:
+        raise TokenVaultError(f"mode {mode!r} is not a valid file mode")
+    return value
+
+
+def select_secret(secrets: VaultSecrets | None, vault_id: str | None, *, option: str = "vault_id") -> tuple[str, VaultSecret]:
+    """Return the (vault id, secret) pair to encrypt with.
+
+    Without ``vault_id`` this is the run's first secret, the one ``ansible-vault encrypt`` uses
+    when it is given a single one. ``option`` names where ``vault_id`` came from, for the message.
+    """
+    if not secrets:
+        raise TokenVaultError(NO_SECRET_MESSAGE)
+    if not vault_id:
+        return secrets[0][0], secrets[0][1]
+    for loaded_id, secret in secrets:
+        if loaded_id == vault_id:
+            return loaded_id, secret
+    loaded = ", ".join(dict.fromkeys(loaded_id for loaded_id, dummy in secrets))
+    raise TokenVaultError(
+        f"{option} {vault_id!r} is not one of this run's vault ids ({loaded}); pass it with --vault-id {vault_id}@SOURCE"
+    )
+
+
+def header_label(vault_id: str) -> str:
+    """Return the vault id that a file encrypted with ``vault_id`` names in its header."""
+    return vault_id or UNLABELLED_VAULT_ID
+
+
+def resolve_path(path: str) -> str:
+    """Return the file to write for the path option: absolute, with a symlink replaced by its target."""
+    if not os.path.isabs(path):
+        raise TokenVaultError(f"path must be absolute (or start with ~), not {path!r}")
+    # ansible-vault follows symlinks too (VaultEditor._real_path).
+    real = os.path.realpath(path)
+    if os.path.isdir(real):
+        raise TokenVaultError(f"path {path} is a directory")
+    directory = os.path.dirname(real)
+    if not os.path.isdir(directory):
+        raise TokenVaultError(f"the directory of path {path} does not exist: {directory}")
+    return real
+
+
+def read_existing(path: str, secrets: VaultSecrets) -> ExistingVaultFile | None:
+    """Return the vault file at ``path`` decrypted, or None when there is no file.
+
+    A file that is not a vault, or that none of the run's secrets decrypts, is someone else's:
+    raise rather than overwrite it.
+    """
+    try:
+        with open(path, "rb") as stream:
+            vaulttext = stream.read()
+            mode = os.fstat(stream.fileno()).st_mode & 0o7777
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise TokenVaultError(f"Could not read path {path}: {exc.strerror}") from None
+    if not is_encrypted(vaulttext):
+        raise TokenVaultError(f"path {path} exists and is not an Ansible Vault file; move it away or choose another path")
+    try:
+        plaintext, dummy, secret = VaultLib(list(secrets)).decrypt_and_get_vault_id(vaulttext)
+        label = parse_vaulttext_envelope(vaulttext, default_vault_id=UNLABELLED_VAULT_ID)[3]
+    except AnsibleError:
+        # The vault error's text is not needed; `from None` keeps it (and its object) out.
+        raise TokenVaultError(
+            f"path {path} is an Ansible Vault file that none of this run's vault secrets decrypts;"
+            " it is left untouched: run with its vault secret, or move it away"
+        ) from None
+    return ExistingVaultFile(plaintext=bytes(plaintext), secret=secret, label=label, mode=mode)
+
+
+def plan(existing: ExistingVaultFile | None, *, rendered: bytes, vault_id: str, secret: VaultSecret, mode: int) -> Outcome:
+    """Return what brings the file to the wanted state: nothing, a chmod, or a new file."""
+    if existing is None:
+        return Outcome(changed=True, write=True, chmod=False)
+    current = existing.secret is secret and existing.label == header_label(vault_id) and same_data(existing.plaintext, rendered)
+    if not current:
+        return Outcome(changed=True, write=True, chmod=False)
+    if existing.mode != mode:
+        return Outcome(changed=True, write=False, chmod=True)
+    return Outcome(changed=False, write=False, chmod=False)
+
+
+def encrypt(rendered: bytes, *, vault_id: str, secret: VaultSecret) -> bytes:
+    """Return ``rendered`` as vault text, labelled with ``vault_id`` unless it is the default id."""
+    return VaultLib([(vault_id, secret)]).encrypt(rendered, secret=secret, vault_id=vault_id)
+
+
+def _fsync_directory(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        # Some file systems cannot fsync a directory; the rename has happened all the same.
+        with suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: str, data: bytes, *, mode: int) -> None:
+    """Replace ``path`` with ``data``, never leaving a partial file or one with wider permissions.
+
+    The temporary file is created 0600 by mkstemp and set to ``mode`` before any byte is
+    written; on any error it is removed and the old file stays as it was.
+    """
+    directory = os.path.dirname(path)
+    try:
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    except OSError as exc:
+        raise TokenVaultError(f"Could not create a file next to path {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            os.fchmod(stream.fileno(), mode)
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException as exc:
+        with suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise TokenVaultError(f"Could not write path {path}: {exc.strerror}") from None
+        raise
+    _fsync_directory(directory)
+
+
+def ensure_vault_file(
+    path: str,
+    content: t.Mapping[str, t.Any],
+    *,
+    secrets: VaultSecrets | None,
+    vault_id: str | None = None,
+    vault_id_option: str = "vault_id",
+    mode: t.Any = "0600",
+    check_mode: bool = False,
+) -> dict[str, t.Any]:
+    """Make ``path`` a vault file holding ``content`` as YAML; return the task result.
+
+    The result holds ``changed``, ``path`` and ``vault_id`` (the id encrypted with), nothing else.
+    """
+    file_mode = parse_mode(mode)
+    used_id, secret = select_secret(secrets, vault_id, option=vault_id_option)
+    real_path = resolve_path(path)
+    rendered = render_yaml(content)
+    outcome = plan(read_existing(real_path, secrets or ()), rendered=rendered, vault_id=used_id, secret=secret, mode=file_mode)
+    if not check_mode:
+        if outcome.write:
+            write_atomically(real_path, encrypt(rendered, vault_id=used_id, secret=secret), mode=file_mode)
+        elif outcome.chmod:
+            try:
+                os.chmod(real_path, file_mode)
+            except OSError as exc:
+                raise TokenVaultError(f"Could not set the mode of path {path}: {exc.strerror}") from None
+    return {"changed": outcome.changed, "path": path, "vault_id": used_id}
+
+
+class ActionModule(ActionBase):
+    """Write the task's content to an Ansible Vault file on the controller."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def _run_vault_secrets(self) -> list[tuple[str, VaultSecret]]:
+        # The CLI gives the run's secrets (from --vault-id, --vault-password-file and the
+        # configured vault_identity_list) to the DataLoader, which workers inherit.
+        vault = getattr(self._loader, "_vault", None)
+        return list(getattr(vault, "secrets", None) or [])
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        result = super().run(tmp, task_vars)
+        del tmp  # no longer has any effect
+
+        content = self._task.args.get("content")
+        if isinstance(content, Mapping):
+            # The validator cannot walk every type a template can produce (datetime, say)
+            # when it looks for no_log values; the stored form is plain data anyway.
+            self._task.args = {**self._task.args, "content": plain_data(content)}
+        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        vault_id, vault_id_option = args["vault_id"], "vault_id"
+        if not vault_id and C.DEFAULT_VAULT_ENCRYPT_IDENTITY:
+            # What `ansible-vault encrypt` uses without --encrypt-vault-id.
+            vault_id, vault_id_option = C.DEFAULT_VAULT_ENCRYPT_IDENTITY, "vault_id (from the vault_encrypt_identity setting)"
+        try:
+            result.update(
+                ensure_vault_file(
+                    args["path"],
+                    args["content"],
+                    secrets=self._run_vault_secrets(),
+                    vault_id=vault_id,
+                    vault_id_option=vault_id_option,
+                    mode=args["mode"],
+                    check_mode=bool(self._task.check_mode),
+                )
+            )
+        except TokenVaultError as exc:
+            result.update(failed=True, changed=False, msg=str(exc))
+        return result
