@@ -1,0 +1,245 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The service_token role, through the real ansible-playbook, on local hosts and a host over real SSH."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration import sshd
+from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET
+
+HERE = Path(__file__).parent
+SITE = HERE / "site.yml"
+VAULT_PASSWORD = "it-vault-password-7c1d"
+LOCAL_HOSTS = ("local1", "local2")
+RESTARTED = ["stop", "start"]  # what sysvinit runs for state=restarted
+SSH_HOST = "sshhost"
+INIT_SCRIPT = """#!/bin/sh
+# Fake service for the telenor.oauth tests: records what it was asked to do.
+case "$1" in
+  status) exit 0 ;;
+  restart|reload|start|stop) echo "$1" >> {log} ;;
+esac
+exit 0
+"""
+
+ENV_BEFORE = "# app settings\nexport TELENOR_ACCESS_TOKEN=old\nLOG_LEVEL=debug\n"
+JSON_BEFORE = {"name": "app", "auth": {"user": "svc"}}
+YAML_BEFORE = {"listen": 8080, "telenor": {"region": "no"}}
+INI_BEFORE = "; comment kept\n[main]\nworkers = 4\n\n[api]\nurl = https://example.invalid\n"
+
+
+@pytest.fixture(scope="module")
+def ssh_host(tmp_path_factory):
+    reason = sshd.unavailable_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"sshd test host unavailable in CI: {reason}")
+        pytest.skip(reason)
+    host = sshd.start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield host
+    host.stop()
+
+
+@pytest.fixture
+def fleet(ansible, ssh_host, tmp_path):
+    """Inventory of two local hosts and one SSH host, each with its own files and fake service."""
+    base = tmp_path / "hosts"
+    hosts = (*LOCAL_HOSTS, SSH_HOST)
+    scripts = []
+    for index, host in enumerate(hosts):
+        directory = base / host
+        directory.mkdir(parents=True)
+        (directory / "app.env").write_text(ENV_BEFORE)
+        (directory / "app.json").write_text(json.dumps(JSON_BEFORE))
+        (directory / "app.yaml").write_text(yaml.safe_dump(YAML_BEFORE))
+        (directory / "app.ini").write_text(INI_BEFORE)
+        service = f"telenor-it-{os.getpid()}-{index}"
+        script = Path("/etc/init.d") / service
+        script.write_text(INIT_SCRIPT.format(log=directory / "service.log"))
+        script.chmod(0o755)
+        scripts.append(script)
+
+    group_vars = tmp_path / "group_vars" / "all"
+    group_vars.mkdir(parents=True)
+    (group_vars / "main.yml").write_text(yaml.safe_dump({
+        "telenor_client_id": CLIENT_ID,
+        "telenor_api_url": ansible.emulator.url,
+        "it_base": str(base),
+    }))
+    password_file = tmp_path / "vault-password"
+    password_file.write_text(VAULT_PASSWORD)
+    password_file.chmod(0o600)
+    secret_file = group_vars / "vault.yml"
+    secret_file.write_text(yaml.safe_dump({"telenor_client_secret": CLIENT_SECRET}))
+    subprocess.run([str(BIN / "ansible-vault"), "encrypt", "--vault-password-file", str(password_file), str(secret_file)],
+                   check=True, capture_output=True, env=ansible.env)
+    assert CLIENT_SECRET not in secret_file.read_text()
+
+    lines = ["[fleet]"]
+    lines += [f"{host} ansible_connection=local ansible_python_interpreter={sys.executable}" for host in LOCAL_HOSTS]
+    lines.append(ssh_host.inventory_line(SSH_HOST))
+    lines += [f"\n[fleet:vars]"]
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("\n".join(lines) + "\n")
+    host_vars = tmp_path / "host_vars"
+    host_vars.mkdir()
+    for index, host in enumerate(hosts):
+        (host_vars / f"{host}.yml").write_text(yaml.safe_dump({"it_service": f"telenor-it-{os.getpid()}-{index}"}))
+
+    # Credentials come from the (vaulted) variables only.
+    for name in ("TELENOR_CLIENT_ID", "TELENOR_CLIENT_SECRET", "TELENOR_API_URL"):
+        ansible.env.pop(name, None)
+    fleet = Fleet(ansible, inventory, base, password_file, hosts)
+    yield fleet
+    for script in scripts:
+        script.unlink()
+
+
+class Fleet:
+    def __init__(self, ansible, inventory: Path, base: Path, password_file: Path, hosts: tuple[str, ...]) -> None:
+        self.ansible = ansible
+        self.inventory = inventory
+        self.base = base
+        self.password_file = password_file
+        self.hosts = hosts
+
+    def run(self, *args: str, playbook: Path = SITE, extra_vars: dict | None = None):
+        return self.ansible.run(playbook, inventory=self.inventory, extra_vars=extra_vars,
+                                args=("--vault-password-file", str(self.password_file), *args))
+
+    def token(self, host: str) -> str:
+        return (self.base / host / "token").read_text().strip()
+
+    def restarts(self, host: str) -> list[str]:
+        log = self.base / host / "service.log"
+        return log.read_text().split() if log.exists() else []
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    rows = re.findall(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M)
+    return {host: {"ok": int(ok), "changed": int(ch), "unreachable": int(un), "failed": int(fa)}
+            for host, ok, ch, un, fa in rows}
+
+
+def test_every_format_is_written_keeping_other_content_and_a_rerun_changes_nothing(fleet, emulator):
+    first = fleet.run()
+    assert first.rc == 0, first.output
+    token = fleet.token(SSH_HOST)
+    assert emulator.is_token_valid(token)
+    assert emulator.stats()["token_requests"] == 1
+    for host in fleet.hosts:
+        directory = fleet.base / host
+        assert fleet.token(host) == token  # one token for the fleet
+        assert (directory / "app.env").read_text() == ENV_BEFORE.replace("=old", f"={token}")
+        assert json.loads((directory / "app.json").read_text()) == {"name": "app", "auth": {"user": "svc", "token": token}}
+        assert yaml.safe_load((directory / "app.yaml").read_text()) == {
+            "listen": 8080, "telenor": {"region": "no", "access_token": token}}
+        ini_text = (directory / "app.ini").read_text()
+        assert "; comment kept" in ini_text
+        ini = configparser.ConfigParser()
+        ini.read_string(ini_text)
+        assert ini["main"]["workers"] == "4"
+        assert ini["api"]["token"] == token
+        assert f'header = "Bearer {token}"' in (directory / "app.conf").read_text()
+        for name in ("app.env", "app.yaml", "app.ini", "token", "app.conf"):
+            assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, (host, name)
+        assert stat.S_IMODE((directory / "app.json").stat().st_mode) == 0o640
+        # Three changed files of one service: restarted once (sysvinit restarts as stop, start).
+        assert fleet.restarts(host) == RESTARTED
+
+    second = fleet.run()
+    assert second.rc == 0, second.output
+    assert all(row["changed"] == 0 for row in recap(second.stdout).values()), second.stdout
+    assert emulator.stats()["token_requests"] == 1
+    assert all(fleet.restarts(host) == RESTARTED for host in fleet.hosts)
+
+
+def test_rotation_replaces_the_token_everywhere_then_revokes_the_old_one(fleet, emulator):
+    assert fleet.run().rc == 0
+    old = fleet.token(SSH_HOST)
+
+    rotated = fleet.run("-e", "service_token_rotate=true")
+    assert rotated.rc == 0, rotated.output
+    new = fleet.token(SSH_HOST)
+    assert new != old
+    assert all(fleet.token(host) == new for host in fleet.hosts)
+    assert emulator.is_token_valid(new)
+    assert not emulator.is_token_valid(old)
+    stats = emulator.stats()
+    assert stats["tokens_issued"] == 2
+    assert stats["revoked"] == 1
+    assert all(fleet.restarts(host) == RESTARTED * 2 for host in fleet.hosts)
+
+
+def test_a_host_that_fails_rotation_keeps_its_file_and_the_old_token_stays_valid(fleet, emulator):
+    assert fleet.run().rc == 0
+    old = fleet.token(SSH_HOST)
+    broken = LOCAL_HOSTS[1]
+    env_before = (fleet.base / broken / "app.env").read_bytes()
+    host_vars = fleet.inventory.parent / "host_vars" / f"{broken}.yml"
+    data = yaml.safe_load(host_vars.read_text())
+    host_vars.write_text(yaml.safe_dump({**data, "it_owner": "no-such-user-telenor-it"}))
+
+    rotated = fleet.run("-e", "service_token_rotate=true")
+    assert rotated.rc != 0
+    assert recap(rotated.stdout)[broken]["failed"] == 1
+    assert (fleet.base / broken / "app.env").read_bytes() == env_before
+    assert emulator.is_token_valid(old)  # not revoked: the broken host still uses it
+    assert emulator.stats()["revoked"] == 0
+    assert f"{broken} failed and still use it" in rotated.stdout
+    new = fleet.token(SSH_HOST)
+    assert new != old and emulator.is_token_valid(new)
+
+
+def test_diff_and_verbose_output_never_show_the_token_or_secret(fleet, emulator):
+    run = fleet.run("--diff", "-vvvv")
+    assert run.rc == 0, run.output
+    token = fleet.token(SSH_HOST)
+    assert token not in run.output
+    assert CLIENT_SECRET not in run.output
+    rotated = fleet.run("--diff", "-vvvv", "-e", "service_token_rotate=true")
+    assert rotated.rc == 0, rotated.output
+    assert fleet.token(SSH_HOST) not in rotated.output
+    assert token not in rotated.output
+
+
+def test_vault_file_decrypts_to_the_current_token(fleet, emulator, tmp_path):
+    vault_file = tmp_path / "current-token.vault.yml"
+    run = fleet.run(extra_vars={"service_token_vault_file": str(vault_file)})
+    assert run.rc == 0, run.output
+    assert stat.S_IMODE(vault_file.stat().st_mode) == 0o600
+    assert vault_file.read_text().startswith("$ANSIBLE_VAULT;")
+    view = subprocess.run([str(BIN / "ansible-vault"), "view", "--vault-password-file", str(fleet.password_file), str(vault_file)],
+                          capture_output=True, text=True, check=True, env=fleet.ansible.env)
+    record = yaml.safe_load(view.stdout)
+    assert record["access_token"] == fleet.token(SSH_HOST)
+    assert record["authorization"] == f"Bearer {fleet.token(SSH_HOST)}"
+
+    again = fleet.run(extra_vars={"service_token_vault_file": str(vault_file)})
+    assert again.rc == 0
+    assert all(row["changed"] == 0 for row in recap(again.stdout).values()), again.stdout
+
+
+@pytest.mark.parametrize(("playbook", "words"), [
+    ("bad_format.yml", ["service_token_files", "format", "toml"]),
+    ("relative_path.yml", ["service_token_files[0]", "path must be absolute"]),
+])
+def test_bad_variables_fail_at_role_start_naming_the_variable(fleet, emulator, playbook, words):
+    run = fleet.run(playbook=HERE / playbook)
+    assert run.rc != 0
+    for word in words:
+        assert word in run.output, run.output
+    assert emulator.stats()["token_requests"] == 0
