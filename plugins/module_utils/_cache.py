@@ -87,7 +87,7 @@ def unseal(blob: bytes, *, secret: str, key: str) -> TokenRecord | None:
         ciphertext = base64.b64decode(envelope["ct"], validate=True)
         plain = AESGCM(_derive_key(secret, salt)).decrypt(nonce, ciphertext, key.encode("ascii"))
         return TokenRecord.from_json(plain)
-    except (InvalidTag, ValueError, TypeError, KeyError, AttributeError, UnicodeError):
+    except (InvalidTag, ValueError, TypeError, KeyError, AttributeError, UnicodeError, RecursionError):
         return None
 
 

@@ -13,6 +13,7 @@ lookup's warm-cache path stays cheap.
 from __future__ import annotations
 
 import base64
+import math
 import random
 import time
 import typing as t
@@ -54,11 +55,28 @@ def retry_delay(attempt: int, retry_after: str | None, *, rand: t.Callable[[], f
     """
     if retry_after is not None:
         try:
-            return min(max(float(retry_after.strip()), 0.0), RETRY_AFTER_CAP)
+            seconds = float(retry_after.strip())
         except ValueError:
-            pass  # an HTTP date or garbage: fall back to our own backoff
-    ceiling = min(RETRY_MAX_DELAY, RETRY_BASE_DELAY * (2 ** (attempt - 1)))
+            seconds = math.nan  # an HTTP date or garbage: fall back to our own backoff
+        if not math.isnan(seconds):
+            return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+    ceiling = min(RETRY_MAX_DELAY, RETRY_BASE_DELAY * (2 ** min(attempt - 1, 32)))
     return ceiling / 2 + rand() * ceiling / 2
+
+
+class _Authorization:
+    """A requests auth hook that sets our Authorization header.
+
+    Passing ``auth=`` stops requests from applying ~/.netrc credentials, which
+    it otherwise does (trust_env) even over an explicit header.
+    """
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __call__(self, request):
+        request.headers["Authorization"] = self._value
+        return request
 
 
 def _requests():
@@ -118,9 +136,8 @@ class TelenorClient:
             requests = _requests()
             session = requests.Session()
             # Proxies come from HTTPS_PROXY/HTTP_PROXY/NO_PROXY (trust_env);
-            # credentials from ~/.netrc must never replace ours.
+            # ~/.netrc is kept out by the explicit auth= of each request.
             session.trust_env = True
-            session.auth = None
             if self.verify is False:
                 import urllib3  # pylint: disable=import-outside-toplevel
 
@@ -188,10 +205,8 @@ class TelenorClient:
             "POST",
             TOKEN_PATH,
             data=data,
-            headers={
-                "Authorization": basic_authorization(self.client_id, self._client_secret),
-                "Accept": "application/json",
-            },
+            auth=_Authorization(basic_authorization(self.client_id, self._client_secret)),
+            headers={"Accept": "application/json"},
         )
         if status != 200:
             raise api_error(TOKEN_ENDPOINT, status, body, attempts=attempts)
@@ -203,7 +218,7 @@ class TelenorClient:
             LOGOUT_ENDPOINT,
             "GET",
             LOGOUT_PATH,
-            headers={"Authorization": f"Bearer {access_token}"},
+            auth=_Authorization(f"Bearer {access_token}"),
         )
         if status == 200:
             return True

@@ -138,59 +138,67 @@ class TelenorCacheError(TelenorOAuthError):
     """The token cache directory cannot be used."""
 
 
-def _code_from_value(value: t.Any) -> int | None:
+def _codes_from_value(value: t.Any) -> list[int]:
     if isinstance(value, bool):
-        return None
+        return []
     if isinstance(value, int):
-        return value
+        return [value]
     if isinstance(value, str):
         value = value.strip()
         if value.isdigit():
-            return int(value)
-        match = _CODE_IN_TEXT.search(value)
-        if match:
-            return int(match.group(1))
+            return [int(value)]
+        return [int(code) for code in _CODE_IN_TEXT.findall(value)]
     if isinstance(value, dict):
-        return _code_from_json(value)
-    return None
+        return _codes_from_json(value)
+    return []
 
 
-def _code_from_json(data: dict) -> int | None:
+def _codes_from_json(data: dict) -> list[int]:
+    codes: list[int] = []
     for key in _CODE_KEYS:
         if key in data:
-            code = _code_from_value(data[key])
-            if code is not None:
-                return code
+            codes += _codes_from_value(data[key])
     for key in _TEXT_KEYS:
         value = data.get(key)
         if isinstance(value, str):
-            match = _CODE_IN_TEXT.search(value)
-            if match:
-                return int(match.group(1))
-    return None
+            codes += [int(code) for code in _CODE_IN_TEXT.findall(value)]
+    return codes
 
 
-def telenor_error_code(body: str | bytes | None) -> int | None:
-    """Return the Telenor error code carried by an error response body, if any.
+def telenor_error_codes(body: str | bytes | None) -> list[int]:
+    """Every candidate Telenor error code in an error response body, most likely first.
 
     The seed does not fix the body's format, so this accepts JSON with the code
     under any usual key (or inside a description) and plain text such as
     "Error code 22 - Basic Authentication failed".
     """
     if not body:
-        return None
+        return []
     if isinstance(body, bytes):
         body = body.decode("utf-8", errors="replace")
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if isinstance(data, dict):
-        return _code_from_json(data)
+        return _codes_from_json(data)
     if isinstance(data, int) and not isinstance(data, bool):
-        return data
-    match = _CODE_IN_TEXT.search(body)
-    return int(match.group(1)) if match else None
+        return [data]
+    return [int(code) for code in _CODE_IN_TEXT.findall(body)]
+
+
+def telenor_error_code(body: str | bytes | None, *, endpoint: str | None = None, status: int | None = None) -> int | None:
+    """The Telenor error code of an error response body, if any.
+
+    Given the endpoint and status, a code the seed lists for them wins over
+    other numbers (a body may carry the HTTP status as "code" and the Telenor
+    code in its description).
+    """
+    codes = telenor_error_codes(body)
+    for code in codes:
+        if (endpoint, status, code) in SEED_ERRORS:
+            return code
+    return codes[0] if codes else None
 
 
 def describe_api_error(endpoint: str, status: int, code: int | None) -> str:
@@ -214,7 +222,7 @@ def describe_api_error(endpoint: str, status: int, code: int | None) -> str:
 
 def api_error(endpoint: str, status: int, body: str | bytes | None, *, attempts: int | None = None) -> TelenorAPIError:
     """Build the exception for an HTTP error answer; the body itself is never quoted."""
-    code = telenor_error_code(body)
+    code = telenor_error_code(body, endpoint=endpoint, status=status)
     message = describe_api_error(endpoint, status, code)
     if attempts and attempts > 1:
         message += f" (after {attempts} attempts)"

@@ -129,30 +129,40 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _redacted(url: str) -> str:
+    """The URL as it may appear in a message: any user:password@ part masked."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}{sep}{authority}{slash}{path}" if sep else ("***" if "@" in url else url)
+
+
 def normalize_api_url(value: t.Any) -> str:
     """Check ``api_url`` and return it without a trailing slash."""
     if not isinstance(value, str) or not value.strip():
         raise TelenorConfigError("api_url must be a URL such as https://api.telenor.no")
     url = value.strip()
+    shown = _redacted(url)
     try:
         parts = urlsplit(url)
+        has_credentials = parts.username is not None or parts.password is not None
         _port = parts.port  # raises ValueError for a port that is not a number
     except ValueError as exc:
-        raise TelenorConfigError(f"api_url {url!r} is not a valid URL: {exc}") from None
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise TelenorConfigError(
-            f"api_url {url!r} is not an http(s) URL with a host; expected for example https://api.telenor.no"
-        )
-    if parts.username is not None or parts.password is not None:
-        # Do not echo the URL: it carries credentials.
+        raise TelenorConfigError(f"api_url {shown!r} is not a valid URL ({type(exc).__name__})") from None
+    if has_credentials:
         raise TelenorConfigError(
             "api_url must not carry credentials (user:password@); set client_id and client_secret instead"
         )
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise TelenorConfigError(
+            f"api_url {shown!r} is not an http(s) URL with a host; expected for example https://api.telenor.no"
+        )
     if parts.query or parts.fragment or url.endswith(("?", "#")):
-        raise TelenorConfigError(f"api_url {url!r} must not have a query string or fragment")
+        raise TelenorConfigError(f"api_url {shown!r} must not have a query string or fragment")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise TelenorConfigError(
-            f"api_url {url!r} uses plain http:// to a host that is not loopback; the client secret"
+            f"api_url {shown!r} uses plain http:// to a host that is not loopback; the client secret"
             " would cross the network unencrypted. Use https:// (http:// is accepted only for"
             " 127.0.0.1, ::1 or localhost, such as a local emulator)"
         )

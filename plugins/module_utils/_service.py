@@ -34,15 +34,20 @@ def cached_token(settings: Settings) -> TokenRecord | None:
     return None
 
 
+_REFRESH_REFUSED = {(401, 7), (401, 21), (400, 2)}
+
+
 def _renew(settings: Settings, previous: TokenRecord | None, *, force: bool) -> TokenRecord:
     client = settings.client()
     if previous is not None and previous.refresh_token and not force:
         try:
             return client.refresh_token(previous.refresh_token, settings.scope)
         except TelenorAPIError as exc:
-            # 401 code 7, "Invalid refresh_token" (seed, token endpoint):
-            # fall back to the client-credentials grant.
-            if not (exc.status == 401 and exc.code == 7):
+            # The refresh grant itself refused (seed, token endpoint): 401
+            # code 7 "Invalid refresh_token", 401 code 21 grant not permitted,
+            # 400 code 2 grant unknown. Fall back to client credentials; other
+            # errors (bad credentials, server faults) would fail that too.
+            if (exc.status, exc.code) not in _REFRESH_REFUSED:
                 raise
     return client.request_token(settings.scope)
 

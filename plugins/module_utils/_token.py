@@ -143,7 +143,7 @@ def record_from_response(body: bytes | str, *, requested_at: float, requested_sc
         body = body.decode("utf-8", errors="replace")
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise TelenorResponseError(
             "The Telenor token endpoint answered 200 with a body that is not JSON"
             " (an HTML page from a proxy or portal, or a truncated response?)"

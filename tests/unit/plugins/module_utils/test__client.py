@@ -125,11 +125,7 @@ def test_retry_after_seconds_are_honoured_up_to_the_cap(retry_after, delay):
         pytest.param("", id="empty"),
         pytest.param(
             "nan",
-            id="nan",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG _client.py retry_delay: float('nan') survives min/max and time.sleep(nan) raises ValueError",
-            ),
+            id="nan"
         ),
     ],
 )
@@ -328,11 +324,6 @@ def test_bad_200_bodies_are_response_errors_without_the_token(api, delays, body)
     assert_nothing_secret_in(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG _client.py TelenorClient._http: trust_env=True lets requests apply ~/.netrc (NETRC) credentials,"
-    " which replace our Basic Authorization header; session.auth = None does not prevent it",
-)
 def test_netrc_entry_for_the_api_host_does_not_replace_our_credentials(api, delays, tmp_path, monkeypatch):
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login portal-user password portal-password\n")

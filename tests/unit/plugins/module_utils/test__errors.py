@@ -156,12 +156,21 @@ def test_message_says_how_many_attempts_were_made(attempts, suffix):
     assert error.attempts == attempts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG _errors.py telenor_error_code: json.loads raises RecursionError on a deeply nested body;"
-    " only ValueError is caught, so api_error (and the client) crash instead of reporting the HTTP error",
-)
 def test_a_deeply_nested_error_body_still_gives_an_api_error():
     error = api_error(TOKEN_ENDPOINT, 502, "[" * 100_000)
 
     assert (error.status, error.code) == (502, None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"code": 401, "message": "Error code 22 - Basic Authentication failed"},
+        {"status": 401, "error_code": 401, "error_description": "Error code 22 - bad username or password"},
+    ],
+)
+def test_the_seed_code_wins_over_the_http_status_repeated_in_the_body(body):
+    error = api_error("token", 401, json.dumps(body))
+
+    assert error.code == 22
+    assert "Connectid" in str(error)

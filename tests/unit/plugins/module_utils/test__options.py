@@ -120,12 +120,6 @@ def test_api_url_refused(value, words):
     assert words in str(caught.value)
 
 
-_PORT_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG _options.py normalize_api_url: a URL that urlsplit/.port rejects is echoed in full"
-    " ('api_url {url!r} is not a valid URL'), before the credentials check, so its password leaks",
-)
-
 
 @pytest.mark.parametrize(
     "value",
@@ -134,9 +128,9 @@ _PORT_BUG = pytest.mark.xfail(
         pytest.param(f"https://user:{URL_PASSWORD}@api.telenor.no/oauth/", id="with-path"),
         pytest.param(f"http://user:{URL_PASSWORD}@127.0.0.1:8080", id="loopback"),
         pytest.param(f"https://{URL_PASSWORD}@api.telenor.no", id="user-only"),
-        pytest.param(f"https://user:{URL_PASSWORD}@api.telenor.no:https", id="bad-port", marks=_PORT_BUG),
-        pytest.param(f"https://user:{URL_PASSWORD}@api.telenor.no:99999", id="port-out-of-range", marks=_PORT_BUG),
-        pytest.param(f"https://user:{URL_PASSWORD}@[::1", id="broken-ipv6", marks=_PORT_BUG),
+        pytest.param(f"https://user:{URL_PASSWORD}@api.telenor.no:https", id="bad-port"),
+        pytest.param(f"https://user:{URL_PASSWORD}@api.telenor.no:99999", id="port-out-of-range"),
+        pytest.param(f"https://user:{URL_PASSWORD}@[::1", id="broken-ipv6"),
     ],
 )
 def test_api_url_with_credentials_is_refused_without_echoing_them(value):

@@ -210,9 +210,17 @@ def test_an_expiring_token_with_a_refresh_token_is_renewed_with_it(api, settings
     assert settings.cache().load() == obtained.record
 
 
-def test_a_rejected_refresh_token_falls_back_to_client_credentials(api, settings):
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, {"code": 7, "message": "Invalid refresh_token"}),
+        (401, "Error code 21 - Unsufficient permissions to use requested grant_type"),
+        (400, {"error_code": 2, "error_description": "Missing or invalid grant_type"}),
+    ],
+)
+def test_a_rejected_refresh_token_falls_back_to_client_credentials(api, settings, status, body):
     put_in_cache(settings, age=4000, refresh=CACHED_REFRESH)
-    api.reply(TOKEN_PATH, 401, {"code": 7, "message": "Invalid refresh_token"})
+    api.reply(TOKEN_PATH, status, body)
 
     obtained = obtain_token(settings)
 
