@@ -36,6 +36,10 @@ options:
         and C(run_once).
     type: bool
     default: false
+requirements:
+  - requests (on the controller)
+  - cryptography (on the controller; comes with ansible-core)
+  - jmespath (on the controller, for O(query))
 extends_documentation_fragment:
   - telenor.oauth.connection
   - telenor.oauth.connection.plugins

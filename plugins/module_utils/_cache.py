@@ -33,7 +33,7 @@ import tempfile
 import time
 import typing as t
 
-from ._errors import TelenorCacheError
+from ._errors import TelenorCacheError, TelenorConfigError
 from ._token import TokenRecord
 
 try:
@@ -119,6 +119,11 @@ class TokenCache:
     """The cache entry of one identity."""
 
     def __init__(self, cache_dir: str, *, api_url: str, client_id: str, scope: str | None, client_secret: str) -> None:
+        if not HAS_CRYPTOGRAPHY:
+            raise TelenorConfigError(
+                "The cryptography Python library is required for the encrypted token cache;"
+                " install it on the host that runs this (python3 -m pip install cryptography)"
+            )
         self.cache_dir = cache_dir
         self._secret = client_secret
         self.key = cache_key(api_url=api_url, client_id=client_id, scope=scope, client_secret=client_secret)

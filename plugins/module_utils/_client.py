@@ -21,6 +21,7 @@ import typing as t
 from ._errors import (
     LOGOUT_ENDPOINT,
     TOKEN_ENDPOINT,
+    TelenorConfigError,
     TelenorTransportError,
     api_error,
 )
@@ -80,8 +81,13 @@ class _Authorization:
 
 
 def _requests():
-    import requests  # pylint: disable=import-outside-toplevel
-
+    try:
+        import requests  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        raise TelenorConfigError(
+            "The requests Python library is required to talk to the Telenor API;"
+            " install it on the controller (python3 -m pip install requests)"
+        ) from None
     return requests
 
 

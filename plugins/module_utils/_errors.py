@@ -214,7 +214,7 @@ def describe_api_error(endpoint: str, status: int, code: int | None) -> str:
     meaning, hint = SEED_ERRORS.get((endpoint, status, code), (None, None))
     if meaning is None:
         return f"Telenor {action} failed: HTTP {status}, Telenor error code {code} (not a code the API reference lists for this status)"
-    text = f"Telenor {action} failed: HTTP {status}, Telenor error code {code}: {meaning}"
+    text = f"Telenor {action} failed: HTTP {status}, Telenor error code {code}: {meaning.rstrip('.')}"
     if hint:
         text += f". Hint: {hint}"
     return text

@@ -155,7 +155,7 @@ replaced_access_token:
   description:
     - With O(force=true), the still-valid token that the new one replaced, so that it can be
       revoked later with O(state=absent). A secret.
-  returned: when O(force=true) replaced a token that had not expired
+  returned: when O(force=true) replaced a token that had not expired and did not revoke it
   type: str
 cached:
   description: Whether the token came from the cache rather than a new request.
@@ -164,11 +164,21 @@ cached:
   sample: true
 revoked:
   description:
-    - With O(state=absent), whether a live token was revoked.
+    - With O(state=absent), whether a live token was revoked (never in check mode).
     - With O(revoke_previous=true), whether the replaced token was revoked.
   returned: always
   type: bool
   sample: false
+status:
+  description: The HTTP status of the Telenor API's error answer.
+  returned: on failure, when the API answered with an error
+  type: int
+  sample: 401
+telenor_error_code:
+  description: The Telenor error code of the API's error answer (see the API reference's error tables).
+  returned: on failure, when the answer carried one
+  type: int
+  sample: 22
 """
 
 import traceback
@@ -225,19 +235,21 @@ def ensure_present(module: AnsibleModule, settings) -> dict:
     previous = obtained.replaced
     if not force or previous is None or previous.seconds_left() <= 0:
         return result
-    if module.params["revoke_previous"]:
-        try:
-            result["revoked"] = revoke_token(settings, previous.access_token)
-        except TelenorOAuthError as exc:
-            module.warn(f"The new token is cached, but revoking the previous one failed: {exc.message}")
-    if not result["revoked"]:
+    if not module.params["revoke_previous"]:
         result["replaced_access_token"] = previous.access_token
+        return result
+    try:
+        result["revoked"] = revoke_token(settings, previous.access_token)
+    except TelenorOAuthError as exc:
+        module.warn(f"The new token is cached, but revoking the previous one failed: {exc.message}")
+        result["replaced_access_token"] = previous.access_token  # still valid: revoke it later
     return result
 
 
 def ensure_absent(module: AnsibleModule, settings) -> dict:
-    revoked = revoke_token(settings, module.params["access_token"], check_mode=module.check_mode)
-    return {"changed": revoked, "cached": False, "revoked": revoked}
+    would_revoke = revoke_token(settings, module.params["access_token"], check_mode=module.check_mode)
+    # In check mode nothing is revoked; changed says whether it would be.
+    return {"changed": would_revoke, "cached": False, "revoked": would_revoke and not module.check_mode}
 
 
 def main() -> None:

@@ -1,0 +1,371 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The telenor.oauth.telenor_token lookup, in-process against the fake Telenor API.
+
+The plugin loader would need Ansible's collection finder installed before anything
+imported ``ansible_collections``; the unit tests import the collection as plain packages.
+So the lookup's option definitions are built the way the loader builds them (its
+DOCUMENTATION with the doc fragments merged by ``add_fragments``) and registered with
+the config manager under the lookup's FQCN; ``set_options`` and ``get_option`` then
+behave as in a play: keyword arguments, then variables, then environment, then defaults.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import time
+import typing as t
+
+import pytest
+import yaml
+
+from ansible import constants as C
+from ansible.errors import AnsibleLookupError
+from ansible.module_utils.testing import patch_module_args
+from ansible.utils.plugin_docs import add_fragments
+
+from ansible_collections.telenor.oauth.plugins.doc_fragments import connection
+from ansible_collections.telenor.oauth.plugins.lookup import telenor_token
+from ansible_collections.telenor.oauth.plugins.module_utils import _cache
+from ansible_collections.telenor.oauth.plugins.modules import telenor_oauth
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_telenor_api import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REFRESH_PREFIX,
+    TOKEN_PATH,
+    TOKEN_PREFIX,
+)
+
+FQCN = "telenor.oauth.telenor_token"
+FIRST = f"{TOKEN_PREFIX}-1"
+SECOND = f"{TOKEN_PREFIX}-2"
+RECORD_KEYS = {"access_token", "token_type", "expires_in", "expires_at", "scope", "authorization"}
+
+
+class _FragmentLoader:
+    """Resolves this collection's doc fragment as Ansible's fragment loader would."""
+
+    def get(self, name: str):
+        if name != "telenor.oauth.connection":
+            return None  # add_fragments then retries "telenor.oauth.connection" with the PLUGINS variable
+        return type("ModuleDocFragment", (connection.ModuleDocFragment,), {"ansible_name": name})
+
+
+def _lookup_options() -> dict[str, dict]:
+    doc = yaml.safe_load(telenor_token.DOCUMENTATION)
+    add_fragments(doc, telenor_token.__file__, fragment_loader=_FragmentLoader(), is_module=False)
+    return doc["options"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _lookup_definitions() -> t.Iterator[None]:
+    if C.config.has_configuration_definition("lookup", FQCN):
+        yield  # the plugin loader already registered them in this process
+        return
+    C.config.initialize_plugin_configuration_definitions("lookup", FQCN, _lookup_options())
+    yield
+    C.config._plugins["lookup"].pop(FQCN, None)  # pylint: disable=protected-access
+
+
+def new_lookup() -> telenor_token.LookupModule:
+    plugin = telenor_token.LookupModule()
+    plugin._load_name = FQCN  # what the plugin loader sets; pylint: disable=protected-access
+    return plugin
+
+
+def lookup(*terms: t.Any, variables: dict | None = None, **kwargs: t.Any) -> list:
+    """One lookup() call in a template: a fresh plugin instance, as Ansible makes."""
+    return new_lookup().run(list(terms), variables=variables or {}, **kwargs)
+
+
+@pytest.fixture
+def cache_dir(tmp_path) -> str:
+    return str(tmp_path / "cache")
+
+
+@pytest.fixture
+def options(api, cache_dir) -> dict:
+    # retries=0: the client would sleep for real between retries.
+    return {
+        "api_url": api.url,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "cache_dir": cache_dir,
+        "retries": 0,
+        "timeout": 5,
+    }
+
+
+def basic_credentials(seen) -> tuple[str, str]:
+    scheme, dummy, encoded = seen.headers["Authorization"].partition(" ")
+    assert scheme == "Basic"
+    client_id, dummy, secret = base64.b64decode(encoded).decode("utf-8").partition(":")
+    return client_id, secret
+
+
+def assert_no_secret(text: str) -> None:
+    assert CLIENT_SECRET not in text
+    assert CLIENT_SECRET.split(":", maxsplit=1)[0] not in text
+
+
+# --- what it returns ---------------------------------------------------------------------
+
+
+def test_returns_the_bare_token_by_default(api, options):
+    assert lookup(**options) == [FIRST]
+    (seen,) = api.token_requests
+    assert seen.form["grant_type"] == ["client_credentials"]
+    assert basic_credentials(seen) == (CLIENT_ID, CLIENT_SECRET)
+
+
+def _expires_in(value: t.Any) -> bool:
+    return isinstance(value, int) and 3590 <= value <= 3600
+
+
+QUERY_CASES = [
+    pytest.param("authorization", {}, lambda value: value == f"Bearer {FIRST}", id="authorization"),
+    pytest.param("access_token", {}, lambda value: value == FIRST, id="access_token"),
+    pytest.param(
+        "[token_type, expires_in]",
+        {},
+        lambda value: value[0] == "Bearer" and _expires_in(value[1]) and len(value) == 2,
+        id="token_type-expires_in",
+    ),
+    pytest.param("scope", {"scope": ["sms", "mobile"]}, lambda value: value == "sms mobile", id="scope"),
+    pytest.param("scope", {}, lambda value: value is None, id="no-scope-is-null"),
+    pytest.param("expires_at", {}, lambda value: isinstance(value, int) and abs(value - time.time() - 3600) < 15,
+                 id="expires_at"),
+    pytest.param("refresh_token", {}, lambda value: value is None, id="refresh_token-not-exposed"),
+]
+
+
+@pytest.mark.parametrize(("query", "extra", "check"), QUERY_CASES)
+def test_query_selects_from_the_token_record(api, options, query, extra, check):
+    api.issue_refresh_tokens = True
+    (value,) = lookup(**options, **extra, query=query)
+    assert check(value), value
+
+
+def test_the_whole_record_has_no_refresh_token(api, options):
+    api.issue_refresh_tokens = True
+    (record,) = lookup(**options, query="@")
+    assert set(record) == RECORD_KEYS
+    assert record["access_token"] == FIRST
+    assert record["token_type"] == "Bearer"
+    assert REFRESH_PREFIX not in json.dumps(record)
+
+
+# --- refusals before any request ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["[", "token_type[", "'unterminated", "a.b.(c"])
+def test_an_invalid_query_fails_before_any_request(api, options, query):
+    with pytest.raises(AnsibleLookupError) as error:
+        lookup(**options, query=query)
+    assert "query" in str(error.value)
+    assert repr(query) in str(error.value)
+    assert api.seen == []
+
+
+@pytest.mark.parametrize("terms", [("client_id",), ("a", "b"), ({"client_id": CLIENT_ID},)])
+def test_terms_are_refused(api, options, terms):
+    with pytest.raises(AnsibleLookupError, match="takes no terms"):
+        lookup(*terms, **options)
+    assert api.seen == []
+
+
+@pytest.mark.parametrize(
+    ("missing", "words"),
+    [
+        pytest.param("client_id", ("client_id", "telenor_client_id", "TELENOR_CLIENT_ID"), id="client_id"),
+        pytest.param("client_secret", ("client_secret", "telenor_client_secret", "TELENOR_CLIENT_SECRET"),
+                     id="client_secret"),
+    ],
+)
+def test_missing_credentials_fail_naming_every_source(api, options, missing, words):
+    del options[missing]
+    with pytest.raises(AnsibleLookupError) as error:
+        lookup(**options)
+    for word in words:
+        assert word in str(error.value)
+    assert_no_secret(str(error.value))
+    assert api.seen == []
+
+
+def test_a_query_without_jmespath_names_the_library_before_any_request(api, options, monkeypatch):
+    monkeypatch.setitem(sys.modules, "jmespath", None)  # as if it were not installed
+    with pytest.raises(AnsibleLookupError, match="requires the jmespath Python library"):
+        lookup(**options, query="authorization")
+    assert api.seen == []
+    assert lookup(**options) == [FIRST]  # the bare token needs no jmespath
+
+
+def _without_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "requests", None)  # any `import requests` now fails
+
+
+def _without_cryptography(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What _cache looks like when its cryptography imports failed.
+    monkeypatch.setattr(_cache, "HAS_CRYPTOGRAPHY", False)
+    for name in ("InvalidTag", "hashes", "AESGCM", "HKDF"):
+        monkeypatch.delattr(_cache, name)
+
+
+@pytest.mark.parametrize(
+    ("remove", "library"),
+    [
+        pytest.param(_without_requests, "requests", id="requests"),
+        pytest.param(_without_cryptography, "cryptography", id="cryptography"),
+    ],
+)
+def test_a_missing_library_is_a_lookup_error_naming_it_before_any_request(api, options, monkeypatch, remove, library):
+    remove(monkeypatch)
+    with pytest.raises(AnsibleLookupError) as error:
+        lookup(**options)
+    assert library in str(error.value)
+    assert api.seen == []
+
+
+# --- where options come from -------------------------------------------------------------
+
+
+SHARED_OPTIONS = sorted(set(_lookup_options()) & set(telenor_oauth.argument_spec()))
+
+
+def test_the_lookup_has_every_connection_option_of_the_module():
+    shared = set(telenor_oauth.argument_spec()) - {"state", "force", "revoke_previous", "access_token"}
+    assert shared <= set(SHARED_OPTIONS)
+
+
+@pytest.mark.parametrize("name", SHARED_OPTIONS)
+def test_unset_options_default_as_in_the_module(name):
+    plugin = new_lookup()
+    plugin.set_options(var_options={}, direct={})
+    spec = telenor_oauth.argument_spec()[name]
+    expected = spec.get("default")
+    if spec["type"] == "path" and expected is not None:
+        expected = os.path.expanduser(expected)
+    assert plugin.get_option(name) == expected
+
+
+def test_options_from_variables(api, cache_dir):
+    variables = {
+        "telenor_client_id": "var-client-Hn3",
+        "telenor_client_secret": "var-secret-Lz8",
+        "telenor_api_url": api.url,
+        "telenor_scope": ["sms"],
+    }
+    assert lookup(variables=variables, cache_dir=cache_dir, retries=0) == [FIRST]
+    (seen,) = api.token_requests
+    assert basic_credentials(seen) == ("var-client-Hn3", "var-secret-Lz8")
+    assert seen.form["scope"] == ["sms"]
+
+
+def test_options_from_the_environment(api, tmp_path, monkeypatch):
+    env_cache = tmp_path / "env-cache"
+    monkeypatch.setenv("TELENOR_CLIENT_ID", "env-client-Rt6")
+    monkeypatch.setenv("TELENOR_CLIENT_SECRET", "env-secret-Yb2")
+    monkeypatch.setenv("TELENOR_API_URL", api.url)
+    monkeypatch.setenv("TELENOR_SCOPE", "sms,mobile")
+    monkeypatch.setenv("TELENOR_TOKEN_CACHE_DIR", str(env_cache))
+    monkeypatch.setenv("TELENOR_RETRIES", "0")
+    assert lookup(query="scope") == ["sms mobile"]
+    (seen,) = api.token_requests
+    assert basic_credentials(seen) == ("env-client-Rt6", "env-secret-Yb2")
+    assert seen.form["scope"] == ["sms mobile"]
+    assert os.listdir(env_cache)
+    assert lookup() == [FIRST]
+    assert len(api.token_requests) == 1
+
+
+PRECEDENCE_CASES = [
+    # (keyword, variable, environment) for client_id; None = not set. The first set one wins.
+    pytest.param("kw-client", "var-client", "env-client", "kw-client", id="keyword-beats-variable-and-env"),
+    pytest.param(None, "var-client", "env-client", "var-client", id="variable-beats-env"),
+    pytest.param(None, None, "env-client", "env-client", id="env-alone"),
+    pytest.param("kw-client", "var-client", None, "kw-client", id="keyword-beats-variable"),
+]
+
+
+@pytest.mark.parametrize(("keyword", "variable", "environment", "used"), PRECEDENCE_CASES)
+def test_keywords_beat_variables_beat_environment(api, options, monkeypatch, keyword, variable, environment, used):
+    del options["client_id"]
+    if keyword is not None:
+        options["client_id"] = keyword
+    if environment is not None:
+        monkeypatch.setenv("TELENOR_CLIENT_ID", environment)
+    variables = {"telenor_client_id": variable} if variable is not None else {}
+    lookup(variables=variables, **options)
+    (seen,) = api.token_requests
+    assert basic_credentials(seen)[0] == used
+
+
+def test_a_keyword_secret_beats_the_variable(api, options):
+    lookup(variables={"telenor_client_secret": "var-secret-wrong"}, **options)
+    (seen,) = api.token_requests
+    assert basic_credentials(seen)[1] == CLIENT_SECRET
+
+
+# --- cache -------------------------------------------------------------------------------
+
+
+def test_a_warm_cache_makes_no_request(api, options):
+    assert lookup(**options) == [FIRST]
+    for dummy in range(5):
+        assert lookup(**options) == [FIRST]
+        assert lookup(**options, query="authorization") == [f"Bearer {FIRST}"]
+    assert len(api.token_requests) == 1
+
+
+def test_force_requests_a_new_token_and_caches_it(api, options):
+    assert lookup(**options) == [FIRST]
+    assert lookup(**options, force=True) == [SECOND]
+    assert len(api.token_requests) == 2
+    assert lookup(**options) == [SECOND]
+    assert len(api.token_requests) == 2
+    assert api.logout_requests == []
+
+
+def test_the_lookup_reuses_the_token_the_module_cached(api, options, capsys):
+    with patch_module_args({**options, "scope": ["sms"]}):
+        with pytest.raises(SystemExit):
+            telenor_oauth.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["changed"] is True
+    assert lookup(**options, scope=["sms"]) == [result["access_token"]]
+    assert len(api.token_requests) == 1
+    assert lookup(**options) == [SECOND]  # another scope is another token
+    assert len(api.token_requests) == 2
+
+
+# --- API errors --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "words"),
+    [
+        pytest.param(401, {"code": 22}, ("HTTP 401", "code 22", "Connectid"), id="401-22"),
+        pytest.param(401, "Error code 1 - Invalid client id", ("HTTP 401", "code 1", "Invalid client id"), id="401-1"),
+        pytest.param(403, {"code": 8}, ("HTTP 403", "code 8", "scope"), id="403-8"),
+        pytest.param(500, {"code": 16}, ("HTTP 500", "code 16", "Invalid App Attributes"), id="500-16"),
+        pytest.param(503, "", ("HTTP 503", "no Telenor error code"), id="503-no-code"),
+    ],
+)
+def test_an_api_error_raises_a_lookup_error_with_status_and_code(api, options, cache_dir, status, body, words):
+    api.reply(TOKEN_PATH, status, body)
+    with pytest.raises(AnsibleLookupError) as error:
+        lookup(**options)
+    message = str(error.value)
+    for word in words:
+        assert word in message
+    assert_no_secret(message)
+    assert_no_secret(repr(error.value.__cause__))
+    assert not any(name.endswith(".token") for name in os.listdir(cache_dir))
+    # Nothing was cached, so the next call asks again.
+    assert lookup(**options) == [FIRST]
+    assert len(api.token_requests) == 2
