@@ -4,7 +4,7 @@
 # A venv is rebuilt when the requirement files change.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 
 python_for() {
   case "$1" in

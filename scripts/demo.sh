@@ -7,7 +7,7 @@
 # (default https://api.telenor.no).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 "$root/scripts/bootstrap.sh" core219
 venv="$root/.venv/core219"
 export PATH="$venv/bin:$PATH"

@@ -370,7 +370,8 @@ def _replace_ini_value(lines: list[str], target: int, continuation: list[int], v
     indent = body[: _indent(body)]
     stripped = body.strip()
     option = _INI_OPTION.match(stripped)
-    assert option is not None  # the scan only picks option lines
+    if option is None:  # pragma: no cover - the scan only picks option lines
+        raise AssertionError("not an ini option line")
     # Keep the option's spelling and its separator with the blanks around it:
     # "key=v", "key = v", "key: v" stay so.
     if option.group("value"):
@@ -436,7 +437,8 @@ def new_content(
     validate_value(fmt, value)
     if fmt == "raw":
         return value.encode("utf-8", errors="surrogateescape") + b"\n"
-    assert key is not None
+    if key is None:  # pragma: no cover - callers resolve the default key first
+        raise AssertionError("no key for this format")
     text = _decode(current, fmt, path)
     if fmt == "env":
         new_text = render_env(text, key=key, value=value)

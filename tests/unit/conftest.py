@@ -59,7 +59,7 @@ def _temporary_collections_root() -> str:
 
 def _imported_module_utils() -> str | None:
     try:
-        import ansible_collections.telenor.oauth.plugins.module_utils as module_utils  # pylint: disable=import-outside-toplevel
+        from ansible_collections.telenor.oauth.plugins import module_utils  # pylint: disable=import-outside-toplevel
     except ImportError:
         return None
     return os.path.realpath(list(module_utils.__path__)[0])

@@ -91,7 +91,6 @@ def fleet(ansible, ssh_host, tmp_path):
     lines = ["[fleet]"]
     lines += [f"{host} ansible_connection=local ansible_python_interpreter={sys.executable}" for host in LOCAL_HOSTS]
     lines.append(ssh_host.inventory_line(SSH_HOST))
-    lines += [f"\n[fleet:vars]"]
     inventory = tmp_path / "inventory.ini"
     inventory.write_text("\n".join(lines) + "\n")
     host_vars = tmp_path / "host_vars"

@@ -81,7 +81,7 @@ def test_basic_authorization_is_what_curl_u_sends(client_id, client_secret, head
 @pytest.mark.parametrize("client_secret", ["a:b", ":leading", "trailing:", "\u00e6\u00f8\u00e5:\u20ac", CLIENT_SECRET])
 def test_basic_authorization_splits_back_at_the_first_colon(client_secret):
     scheme, encoded = basic_authorization("my-app", client_secret).split(" ")
-    user, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
+    user, dummy, password = base64.b64decode(encoded).decode("utf-8").partition(":")
 
     assert (scheme, user, password) == ("Basic", "my-app", client_secret)
 
@@ -96,7 +96,7 @@ def test_basic_authorization_splits_back_at_the_first_colon(client_secret):
 def test_retry_delay_grows_exponentially_with_jitter_up_to_a_cap(attempt, ceiling):
     assert retry_delay(attempt, None, rand=lambda: 0.0) == pytest.approx(ceiling / 2)
     assert retry_delay(attempt, None, rand=lambda: 0.999999) == pytest.approx(ceiling, rel=1e-5)
-    samples = {retry_delay(attempt, None) for _ in range(50)}
+    samples = {retry_delay(attempt, None) for dummy in range(50)}
     assert all(ceiling / 2 <= sample <= ceiling for sample in samples)
     assert len(samples) > 1  # jittered, so that many clients do not retry in step
 
@@ -202,7 +202,7 @@ def test_retry_after_header_sets_the_wait(api, delays, retry_after, expected):
     ],
 )
 def test_exhausted_retries_say_how_many_attempts_were_made(api, delays, retries, body, words):
-    for _ in range(retries + 1):
+    for dummy in range(retries + 1):
         api.reply(TOKEN_PATH, 503, body)
 
     with pytest.raises(TelenorAPIError) as caught:

@@ -120,7 +120,6 @@ def test_api_url_refused(value, words):
     assert words in str(caught.value)
 
 
-
 @pytest.mark.parametrize(
     "value",
     [

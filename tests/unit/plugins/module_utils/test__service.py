@@ -22,7 +22,6 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
     TOKEN_PATH,
     TOKEN_PREFIX,
     closed_port,
-    token_body,
 )
 
 CACHED_TOKEN = "AT-Cached-Wd5Rr8"
@@ -267,15 +266,15 @@ def _run_workers(settings, *, force: bool) -> list[tuple[str, bool]]:
     barrier = context.Barrier(WORKERS)
     results = context.Queue()
     processes = [
-        context.Process(target=_obtain_in_worker, args=(settings, barrier, results, force)) for _ in range(WORKERS)
+        context.Process(target=_obtain_in_worker, args=(settings, barrier, results, force)) for dummy in range(WORKERS)
     ]
     for process in processes:
         process.start()
-    outcomes = [results.get(timeout=30) for _ in processes]
+    outcomes = [results.get(timeout=30) for dummy in processes]
     for process in processes:
         process.join(10)
     assert all(process.exitcode == 0 for process in processes)
-    assert all(token != "error" for token, _ in outcomes), outcomes
+    assert all(token != "error" for token, dummy in outcomes), outcomes
     return outcomes
 
 
@@ -284,10 +283,10 @@ def test_many_processes_on_a_cold_cache_make_exactly_one_request(api, settings):
 
     outcomes = _run_workers(settings, force=False)
 
-    tokens = {token for token, _ in outcomes}
+    tokens = {token for token, dummy in outcomes}
     assert len(tokens) == 1, outcomes
     assert tokens.pop().startswith(TOKEN_PREFIX)
-    assert sorted(cached for _, cached in outcomes) == [False] + [True] * (WORKERS - 1)
+    assert sorted(cached for dummy, cached in outcomes) == [False] + [True] * (WORKERS - 1)
     assert len(api.token_requests) == 1
     assert settings.cache().load().access_token == outcomes[0][0]
 
@@ -298,7 +297,7 @@ def test_many_processes_forcing_renewal_never_get_the_old_token(api, settings):
 
     outcomes = _run_workers(settings, force=True)
 
-    tokens = {token for token, _ in outcomes}
+    tokens = {token for token, dummy in outcomes}
     assert CACHED_TOKEN not in tokens
     assert all(token.startswith(TOKEN_PREFIX) for token in tokens)
     # Renewals are serialised by the lock, and a waiter takes a token renewed after it asked.
