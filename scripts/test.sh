@@ -79,12 +79,25 @@ sanity() {
     ansible-test sanity --color no --python 3.11 --requirements)
 }
 
-# ansible-lint resolves telenor.oauth.* through a collections path holding this checkout.
-lint() {
+# ansible-lint and antsibull-docs resolve telenor.oauth.* through a collections path
+# holding this checkout.
+lint_collections() {
   local collections="$root/build/lint-collections"
   mkdir -p "$collections/ansible_collections/telenor"
   ln -sfn "$root" "$collections/ansible_collections/telenor/oauth"
-  ANSIBLE_COLLECTIONS_PATH="$collections" ansible-lint --profile production --offline --nocolor
+  echo "$collections"
+}
+
+lint() {
+  ANSIBLE_COLLECTIONS_PATH="$(lint_collections)" ansible-lint --profile production --offline --nocolor
+}
+
+docs_lint() {
+  local collections
+  collections=$(lint_collections)
+  (cd "$collections/ansible_collections/telenor/oauth" &&
+    ANSIBLE_COLLECTIONS_PATH="$collections" antsibull-docs lint-collection-docs --plugin-docs \
+      --check-extra-docs-refs --validate-collection-refs all .)
 }
 
 describe() {
@@ -100,6 +113,7 @@ done
 step "ansible-test sanity" sanity
 step "ansible-lint (production profile)" lint
 step "antsibull-changelog lint" antsibull-changelog lint
+step "antsibull-docs lint-collection-docs" docs_lint
 
 echo
 echo "=== summary (ansible-core versions covered: ${matrix[*]})"

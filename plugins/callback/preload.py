@@ -20,7 +20,7 @@ description:
     much as P(ansible.builtin.env#lookup).
   - It changes no output and no behaviour; without it the lookup works the same, only slower on
     large inventories.
-requirements:
+notes:
   - Enable it in C(ansible.cfg) with C(callbacks_enabled = telenor.oauth.preload) under
     C([defaults]), or with E(ANSIBLE_CALLBACKS_ENABLED=telenor.oauth.preload).
 """

@@ -21,6 +21,8 @@ description:
 options:
   _terms:
     description: This lookup takes no terms; use the options below.
+    type: list
+    elements: str
     required: false
   query:
     description:

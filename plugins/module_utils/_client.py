@@ -35,8 +35,14 @@ RETRY_MAX_DELAY = 10.0
 RETRY_AFTER_CAP = 30.0
 
 
-def _is_retryable_status(status: int) -> bool:
-    return status == 429 or status >= 500
+def _is_retryable(endpoint: str, status: int, body: bytes) -> bool:
+    """HTTP 429 and 5xx are retried, except 500 code 16 (seed: "Invalid App
+    Attributes. Please contact Telenor Admin"), which no retry can mend."""
+    if status == 429:
+        return True
+    if status < 500:
+        return False
+    return not (status == 500 and api_error(endpoint, status, body).code == 16)
 
 
 def basic_authorization(client_id: str, client_secret: str) -> str:
@@ -184,7 +190,7 @@ class TelenorClient:
                 continue
             except requests.exceptions.RequestException as exc:
                 raise TelenorTransportError(_transport_message(exc, action), attempts=attempt) from None
-            if _is_retryable_status(response.status_code) and attempt < attempts:
+            if attempt < attempts and _is_retryable(endpoint, response.status_code, body):
                 self._sleep(retry_delay(attempt, response.headers.get("Retry-After")))
                 continue
             return response.status_code, body, attempt

@@ -24,10 +24,13 @@ DEFAULT_API_URL = "https://api.telenor.no"
 DEFAULT_CACHE_DIR = "~/.cache/telenor_oauth"
 
 _SOURCES = {
-    "client_id": "the client_id option, the telenor_client_id variable or the TELENOR_CLIENT_ID environment variable",
+    "client_id": (
+        "the client_id option, the TELENOR_CLIENT_ID environment variable, or (for the lookup"
+        " and the service_token role) the telenor_client_id variable"
+    ),
     "client_secret": (
-        "the client_secret option, the telenor_client_secret variable (keep it in Ansible Vault)"
-        " or the TELENOR_CLIENT_SECRET environment variable"
+        "the client_secret option, the TELENOR_CLIENT_SECRET environment variable, or (for the"
+        " lookup and the service_token role) the telenor_client_secret variable, kept in Ansible Vault"
     ),
 }
 _CREDENTIAL_WORDS = {

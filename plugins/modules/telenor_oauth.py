@@ -16,7 +16,9 @@ description:
   - Tokens are kept in the same encrypted cache as the P(telenor.oauth.telenor_token#lookup)
     lookup uses, so on the controller the module and the lookup always agree on which token is
     current, and several hosts running the module at once make one token request.
-  - "The usual use is C(delegate_to: localhost) with C(run_once: true)."
+  - "The usual use is C(delegate_to: localhost) with C(run_once: true). Add C(become: false) to
+    such a task in a play that uses C(become): otherwise it runs as root on the controller and
+    uses root's cache, not the one your lookups use."
   - "The result carries the token: use C(no_log: true) on every task that registers it."
   - Options fall back to the environment variables C(TELENOR_CLIENT_ID),
     C(TELENOR_CLIENT_SECRET), C(TELENOR_API_URL), C(TELENOR_SCOPE) and

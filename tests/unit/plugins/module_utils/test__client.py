@@ -239,6 +239,18 @@ def test_client_errors_are_not_retried(api, delays, status, body):
     assert "attempts" not in str(caught.value)
 
 
+def test_invalid_app_attributes_is_not_retried(api, delays):
+    # 500 code 16 says to contact Telenor: retrying cannot help.
+    api.reply(TOKEN_PATH, 500, "Error code 16 - Invalid App Attributes.Please contact Telenor Admin")
+
+    with pytest.raises(TelenorAPIError) as caught:
+        make_client(api.url, delays, retries=3).request_token()
+
+    assert len(api.seen) == 1
+    assert caught.value.code == 16
+    assert "contact Telenor" in str(caught.value)
+
+
 TOKEN_ENDPOINT_SEED_CODES = [
     (400, 2, "Missing or invalid grant_type"),
     (401, 1, "Invalid client id"),
