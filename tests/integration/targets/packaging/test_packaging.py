@@ -1,0 +1,133 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The collection as users get it: the built tarball, its install, EE metadata, the changelog release."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.conftest import BIN, ROOT
+
+FLEET = ROOT / "tests/integration/targets/lookup_telenor_token/fleet.yml"
+
+
+def tracked_files() -> list[str]:
+    listing = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                             capture_output=True, text=True, check=True)
+    return [name for name in listing.stdout.splitlines() if (ROOT / name).exists()]
+
+
+@pytest.fixture(scope="module")
+def source_copy(tmp_path_factory) -> Path:
+    """The checkout's files, with some clutter a developer's tree has, as the build sees them."""
+    copy = tmp_path_factory.mktemp("src") / "oauth"
+    for name in tracked_files():
+        target = copy / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target, follow_symlinks=False)
+    for clutter in (".venv/core219/bin/python", "tests/output/junit.xml", "docs/build/html/index.html",
+                    "plugins/module_utils/__pycache__/_cache.cpython-311.pyc", ".pytest_cache/README.md",
+                    "build/ansible_collections/x"):
+        (copy / clutter).parent.mkdir(parents=True, exist_ok=True)
+        (copy / clutter).write_text("clutter\n")
+    return copy
+
+
+@pytest.fixture(scope="module")
+def tarball(source_copy, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", str(source_copy), "--output-path", str(out)],
+                   capture_output=True, text=True, check=True)
+    (built,) = out.glob("telenor-oauth-*.tar.gz")
+    return built
+
+
+def test_tarball_carries_the_collection_and_no_clutter(tarball):
+    with tarfile.open(tarball) as archive:
+        names = set(archive.getnames())
+    for wanted in ("MANIFEST.json", "FILES.json", "README.md", "LICENSE", "meta/runtime.yml",
+                   "meta/execution-environment.yml", "requirements.txt", "bindep.txt",
+                   "plugins/lookup/telenor_token.py", "plugins/modules/telenor_oauth.py",
+                   "plugins/modules/token_file.py", "plugins/action/token_vault.py",
+                   "plugins/doc_fragments/connection.py", "plugins/module_utils/_client.py",
+                   "roles/service_token/tasks/main.yml", "roles/service_token/meta/argument_specs.yml",
+                   "changelogs/changelog.yaml"):
+        assert wanted in names, wanted
+    for name in names:
+        parts = Path(name).parts
+        assert not {".venv", "__pycache__", ".pytest_cache", "output"} & set(parts), name
+        assert not name.startswith(("build/", "docs/build", ".git/", ".ci/")), name
+        assert not name.endswith((".pyc", ".tar.gz")), name
+
+
+def install(tarball: Path, path: Path, env: dict) -> None:
+    # Only the new path: the test's own collections path already holds the checkout.
+    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(path)],
+                   capture_output=True, text=True, check=True, env={**env, "ANSIBLE_COLLECTIONS_PATH": str(path)})
+
+
+def test_the_lookup_works_from_the_installed_tarball(tarball, ansible, emulator, tmp_path):
+    installed = tmp_path / "installed"
+    install(tarball, installed, ansible.env)
+    assert (installed / "ansible_collections/telenor/oauth/plugins/lookup/telenor_token.py").is_file()
+    run = ansible.run(FLEET, inventory=ansible.inventory(3), env={"ANSIBLE_COLLECTIONS_PATH": str(installed)})
+    assert run.rc == 0, run.output
+    assert emulator.stats()["token_requests"] == 1
+    assert emulator.stats()["protected_requests"] == 3
+
+
+def test_execution_environment_metadata_names_the_dependencies(tarball, tmp_path, ansible):
+    installed = tmp_path / "installed"
+    install(tarball, installed, ansible.env)
+    introspected = subprocess.run([str(BIN / "ansible-builder"), "introspect", "--sanitize", str(installed)],
+                                  capture_output=True, text=True, check=True)
+    data = yaml.safe_load(introspected.stdout)
+    python = " ".join(data["python"])
+    system = " ".join(data["system"])
+    for library in ("requests", "jmespath", "cryptography"):
+        assert library in python
+    assert "ca-certificates" in system
+
+    # A build context for an EE with this collection: ansible-builder create writes it.
+    (tmp_path / "collection").mkdir()
+    shutil.copy(tarball, tmp_path / "collection" / tarball.name)
+    (tmp_path / "requirements.yml").write_text(yaml.safe_dump(
+        {"collections": [{"name": f"collection/{tarball.name}", "type": "file"}]}))
+    (tmp_path / "execution-environment.yml").write_text(yaml.safe_dump({
+        "version": 3,
+        "images": {"base_image": {"name": "quay.io/ansible/ansible-runner:latest"}},
+        "dependencies": {"galaxy": "requirements.yml", "python": str(ROOT / "requirements.txt"),
+                         "system": str(ROOT / "bindep.txt")},
+    }))
+    subprocess.run([str(BIN / "ansible-builder"), "create", "--file", "execution-environment.yml",
+                    "--context", "context"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    build = tmp_path / "context" / "_build"
+    assert "collection/" in (build / "requirements.yml").read_text()
+    for library in ("requests", "jmespath", "cryptography"):
+        assert library in (build / "requirements.txt").read_text()
+    assert "ca-certificates" in (build / "bindep.txt").read_text()
+    (containerfile,) = [path.read_text() for path in (tmp_path / "context").glob("*file") if path.is_file()]
+    assert "introspect" in containerfile  # the image build reads the collection's own metadata too
+
+
+def test_changelog_release_produces_the_first_release_notes(source_copy, tmp_path):
+    copy = tmp_path / "release"
+    shutil.copytree(source_copy, copy)
+    # It lists the new plugins with ansible-doc, found on PATH.
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run([str(BIN / "antsibull-changelog"), "release", "--version", "1.0.0", "--date", "2026-12-01"],
+                   cwd=copy, capture_output=True, text=True, check=True, env=env)
+    notes = (copy / "CHANGELOG.rst").read_text()
+    assert "v1.0.0" in notes
+    assert "Release Summary" in notes
+    for name in ("telenor.oauth.telenor_token", "telenor.oauth.telenor_oauth", "telenor.oauth.token_file",
+                 "telenor.oauth.service_token"):
+        assert name in notes, name
