@@ -183,7 +183,7 @@ class TelenorClient:
                     requests.exceptions.ChunkedEncodingError) as exc:
                 if attempt == attempts:
                     raise TelenorTransportError(
-                        f"{_transport_message(exc, action)} (gave up after {attempt} attempts)",
+                        f"{_transport_message(exc, action)} (gave up after {attempt} attempt{'s' if attempt > 1 else ''})",
                         attempts=attempt,
                     ) from None
                 self._sleep(retry_delay(attempt, None))

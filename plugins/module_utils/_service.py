@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from ._errors import TelenorAPIError
+from ._errors import TelenorAPIError, TelenorOAuthError
 from ._options import Settings
 from ._token import TokenRecord
 
@@ -82,7 +82,7 @@ def obtain_token(settings: Settings, *, force: bool = False, check_mode: bool = 
 def revoke_token(settings: Settings, access_token: str | None = None, *, check_mode: bool = False) -> bool:
     """Revoke ``access_token``, or the cached token; True when a live token was revoked.
 
-    The cached record is dropped once its token is revoked or found already
+    The cached record is dropped when its token is revoked or found already
     invalid; it is kept when the revocation fails, so nothing is lost.
     """
     cache = settings.cache()
@@ -97,10 +97,16 @@ def revoke_token(settings: Settings, access_token: str | None = None, *, check_m
         if not token:
             return False
         is_cached = record is not None and record.access_token == token
-        if is_cached and record.seconds_left() <= 0:
-            cache.delete()  # expired: nothing left to revoke
-            return False
-        revoked = settings.client().revoke(token)
         if is_cached:
+            # Drop the record before the logout, so that a process killed
+            # right after the server revoked the token never leaves it cached
+            # as valid; put it back if the logout fails.
             cache.delete()
-        return revoked
+            if record.seconds_left() <= 0:
+                return False  # expired: nothing left to revoke
+        try:
+            return settings.client().revoke(token)
+        except TelenorOAuthError:
+            if is_cached:
+                cache.store(record)
+            raise
