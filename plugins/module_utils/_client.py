@@ -45,6 +45,16 @@ def _is_retryable(endpoint: str, status: int, body: bytes) -> bool:
     return not (status == 500 and api_error(endpoint, status, body).code == 16)
 
 
+def portal_login_look(client_id: str) -> str | None:
+    """What a client_id that looks like a portal login (seed: Connectid username) looks like."""
+    if "@" in client_id:
+        return "an e-mail address"
+    digits = client_id.replace(" ", "")
+    if digits.lstrip("+").isdigit() and 8 <= len(digits.lstrip("+")) <= 15:
+        return "a mobile number"
+    return None
+
+
 def basic_authorization(client_id: str, client_secret: str) -> str:
     """The header value ``curl -u client_id:client_secret`` sends (RFC 7617).
 
@@ -221,7 +231,15 @@ class TelenorClient:
             headers={"Accept": "application/json"},
         )
         if status != 200:
-            raise api_error(TOKEN_ENDPOINT, status, body, attempts=attempts)
+            error = api_error(TOKEN_ENDPOINT, status, body, attempts=attempts)
+            looks_like = portal_login_look(self.client_id)
+            if status == 401 and error.code in (1, 22) and looks_like:
+                error = type(error)(
+                    f"{error.message}. The client_id looks like {looks_like}: that is how Connectid logins look,"
+                    " and they are not API credentials",
+                    status=error.status, code=error.code, attempts=error.attempts,
+                )
+            raise error
         return record_from_response(body, requested_at=requested_at, requested_scope=scope)
 
     def revoke(self, access_token: str) -> bool:

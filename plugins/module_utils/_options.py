@@ -141,6 +141,18 @@ def _redacted(url: str) -> str:
     return f"{scheme}{sep}{authority}{slash}{path}" if sep else ("***" if "@" in url else url)
 
 
+def url_credentials(url: t.Any) -> list[str]:
+    """The user:password part of a URL, and the password alone: values to keep out of output."""
+    if not isinstance(url, str):
+        return []
+    authority = url.partition("://")[2].partition("/")[0]
+    if "@" not in authority:
+        return []
+    userinfo = authority.rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    return [value for value in (userinfo, password) if value]
+
+
 def normalize_api_url(value: t.Any) -> str:
     """Check ``api_url`` and return it without a trailing slash."""
     if not isinstance(value, str) or not value.strip():
@@ -226,7 +238,7 @@ def settings_from_options(adapter: OptionAdapter) -> Settings:
     if ":" in client_id:
         raise TelenorConfigError(
             "client_id must not contain ':' (HTTP Basic authentication cannot carry it);"
-            " check that client_id and client_secret are not swapped or joined"
+            f" check that client_id and client_secret are not swapped or joined where it is set: {_SOURCES['client_id']}"
         )
     client_secret = _credential(adapter, "client_secret")
     timeout = _number(adapter, "timeout", 10, minimum=0.001, integer=False)

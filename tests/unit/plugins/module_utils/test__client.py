@@ -454,3 +454,25 @@ def test_proxy_from_the_environment_is_used(api, delays, monkeypatch):
     (seen,) = api.token_requests
     assert seen.target == "http://api.telenor.invalid/oauth/v2/token"
     assert seen.headers["Authorization"] == basic_authorization(CLIENT_ID, CLIENT_SECRET)
+
+
+@pytest.mark.parametrize(
+    ("client_id", "words"),
+    [
+        ("me@example.com", "looks like an e-mail address"),
+        ("+4791234567", "looks like a mobile number"),
+        ("xhdrs6uleK1xyZBOvX37PJ5wALcv1O9", None),
+    ],
+)
+def test_a_client_id_that_looks_like_a_connectid_login_is_pointed_out(api, delays, client_id, words):
+    api.reply(TOKEN_PATH, 401, "Error code 22 - Basic Authentication failed, bad username or password.")
+
+    with pytest.raises(TelenorAPIError) as caught:
+        make_client(api.url, delays, client_id=client_id).request_token()
+
+    assert caught.value.code == 22
+    if words:
+        assert words in str(caught.value)
+        assert "Connectid" in str(caught.value)
+    else:
+        assert "looks like" not in str(caught.value)

@@ -15,6 +15,7 @@ from ansible_collections.telenor.oauth.plugins.module_utils._options import (
     normalize_api_url,
     normalize_scope,
     settings_from_options,
+    url_credentials,
 )
 
 SECRET = "Opt-S3cret-Vv8Ka"
@@ -250,3 +251,18 @@ def test_plugin_and_module_options_are_read_the_same_way():
 
     assert from_plugin == from_module
     assert (from_plugin.scope, from_plugin.retries) == ("mobile", 1)
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        (f"https://user:{URL_PASSWORD}@api.telenor.no", [f"user:{URL_PASSWORD}", URL_PASSWORD]),
+        (f"http://user:{URL_PASSWORD}@127.0.0.1:1/path", [f"user:{URL_PASSWORD}", URL_PASSWORD]),
+        ("https://token-only@api.telenor.no", ["token-only"]),
+        ("https://api.telenor.no/a@b", []),
+        ("https://api.telenor.no", []),
+        (None, []),
+    ],
+)
+def test_url_credentials_are_what_the_module_masks(url, masked):
+    assert url_credentials(url) == masked
