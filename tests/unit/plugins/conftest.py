@@ -2,6 +2,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+"""Fixtures of the plugin unit tests: the fake Telenor API on 127.0.0.1, and isolation from
+the developer's own proxies, ~/.netrc and TELENOR_* settings."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,12 +15,12 @@ import pytest
 
 
 def _ensure_collection_importable() -> None:
-    # Run from outside the checkout (pytest /path/to/tests/unit/plugins/module_utils),
+    # Run from outside the checkout (pytest /path/to/tests/unit/plugins/...),
     # pytest's confcutdir may skip tests/unit/conftest.py: run its setup here.
     try:
         import ansible_collections.telenor.oauth.plugins.module_utils  # noqa: F401 pylint: disable=import-outside-toplevel,unused-import
     except ImportError:
-        path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "conftest.py")
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conftest.py")
         spec = importlib.util.spec_from_file_location("telenor_oauth_unit_conftest", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -54,3 +57,11 @@ def api() -> t.Iterator[FakeTelenorAPI]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_telenor_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own TELENOR_* settings must not steer the tests."""
+    for name in list(os.environ):
+        if name.startswith("TELENOR_"):
+            monkeypatch.delenv(name)
