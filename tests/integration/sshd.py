@@ -13,6 +13,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ class SshHost:
     key: Path
     process: subprocess.Popen
     log: Path
+    keys_dir: Path
 
     def inventory_line(self, name: str) -> str:
         return (
@@ -71,6 +73,7 @@ class SshHost:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        shutil.rmtree(self.keys_dir, ignore_errors=True)
 
 
 def start_sshd(workdir: Path) -> SshHost:
@@ -83,15 +86,13 @@ def start_sshd(workdir: Path) -> SshHost:
     client_key = workdir / "id_ed25519"
     for key in (host_key, client_key):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    # sshd reads it as the user, so it lives in the user's home, owned by them.
-    account = pwd.getpwnam(SSH_USER)
-    ssh_dir = Path(account.pw_dir) / ".ssh"
-    ssh_dir.mkdir(mode=0o700, exist_ok=True)
-    authorized = ssh_dir / "authorized_keys"
+    # sshd reads it as the user, so not under the 0700 workdir; one file per sshd, so that
+    # concurrent test runs do not replace each other's key. It holds a public key only.
+    keys_dir = Path(tempfile.mkdtemp(prefix="telenor-it-sshd-", dir="/var/tmp"))
+    keys_dir.chmod(0o755)
+    authorized = keys_dir / "authorized_keys"
     shutil.copy(client_key.with_suffix(".pub"), authorized)
-    authorized.chmod(0o600)
-    for path in (ssh_dir, authorized):
-        os.chown(path, account.pw_uid, account.pw_gid)
+    authorized.chmod(0o644)
     port = _free_port()
     config = workdir / "sshd_config"
     config.write_text(
@@ -100,7 +101,7 @@ def start_sshd(workdir: Path) -> SshHost:
             "ListenAddress 127.0.0.1",
             f"HostKey {host_key}",
             f"PidFile {workdir / 'sshd.pid'}",
-            "AuthorizedKeysFile .ssh/authorized_keys",
+            f"AuthorizedKeysFile {authorized}",
             f"AllowUsers {SSH_USER}",
             "PermitRootLogin no",
             "PasswordAuthentication no",
@@ -126,4 +127,4 @@ def start_sshd(workdir: Path) -> SshHost:
     else:
         process.kill()
         raise RuntimeError(f"sshd did not listen on 127.0.0.1:{port}: {log.read_text()}")
-    return SshHost(port=port, key=client_key, process=process, log=log)
+    return SshHost(port=port, key=client_key, process=process, log=log, keys_dir=keys_dir)
