@@ -24,7 +24,7 @@ import typing as t
 
 import pytest
 
-from ansible_collections.telenor.oauth.plugins.module_utils._cache import TokenCache, unseal
+from ansible_collections.telenor.oauth.plugins.module_utils._cache import unseal
 from ansible_collections.telenor.oauth.plugins.module_utils._client import TelenorClient
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorOAuthError
 from ansible_collections.telenor.oauth.plugins.module_utils._options import OptionAdapter, Settings, settings_from_options
