@@ -28,7 +28,11 @@ def _ensure_collection_importable() -> None:
 
 _ensure_collection_importable()
 
-from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_telenor_api import FakeTelenorAPI  # noqa: E402 pylint: disable=wrong-import-position
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_telenor_api import (  # noqa: E402 pylint: disable=wrong-import-position
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeTelenorAPI,
+)
 
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
@@ -65,3 +69,22 @@ def _no_telenor_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("TELENOR_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def cache_dir(tmp_path) -> str:
+    return str(tmp_path / "cache")
+
+
+@pytest.fixture
+def connection_options(api, cache_dir) -> dict:
+    """Options of the lookup and the module for the fake API and a private cache."""
+    # retries=0: the client would sleep for real between retries.
+    return {
+        "api_url": api.url,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "cache_dir": cache_dir,
+        "retries": 0,
+        "timeout": 5,
+    }

@@ -84,21 +84,8 @@ def lookup(*terms: t.Any, variables: dict | None = None, **kwargs: t.Any) -> lis
 
 
 @pytest.fixture
-def cache_dir(tmp_path) -> str:
-    return str(tmp_path / "cache")
-
-
-@pytest.fixture
-def options(api, cache_dir) -> dict:
-    # retries=0: the client would sleep for real between retries.
-    return {
-        "api_url": api.url,
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "cache_dir": cache_dir,
-        "retries": 0,
-        "timeout": 5,
-    }
+def options(connection_options) -> dict:
+    return connection_options
 
 
 def basic_credentials(seen) -> tuple[str, str]:

@@ -104,21 +104,8 @@ class Run(t.NamedTuple):
 
 
 @pytest.fixture
-def cache_dir(tmp_path) -> str:
-    return str(tmp_path / "cache")
-
-
-@pytest.fixture
-def base_args(api, cache_dir) -> dict:
-    # retries=0: the client would sleep for real between retries.
-    return {
-        "api_url": api.url,
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "cache_dir": cache_dir,
-        "retries": 0,
-        "timeout": 5,
-    }
+def base_args(connection_options) -> dict:
+    return connection_options
 
 
 @pytest.fixture
