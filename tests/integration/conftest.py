@@ -23,6 +23,14 @@ CLIENT_ID = "it-client"
 # Distinctive, with a colon, so leak checks cannot match by accident.
 CLIENT_SECRET = "it-Secret:9f3b7c1e-never-print-me"
 BIN = Path(sys.executable).parent
+# A fake sysvinit service for the role's tests: records what it was asked to do in {log}.
+FAKE_INIT_SCRIPT = """#!/bin/sh
+case "$1" in
+  status) exit 0 ;;
+  restart|reload|start|stop) echo "$1" >> {log} ;;
+esac
+exit 0
+"""
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from tests.emulator.control import Emulator
-from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET, ROOT
+from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET, FAKE_INIT_SCRIPT, ROOT
 
 HERE = Path(__file__).parent
 TARGETS = HERE.parent
@@ -38,14 +38,6 @@ SCANNED_ARGS = ("-vvvv", "--diff")
 LOCAL_HOSTS = ("local1", "local2")
 # The files site.yml asks the role to write, with the mode it asks for.
 ROLE_FILES = {"app.env": 0o600, "app.json": 0o640, "app.yaml": 0o600, "app.ini": 0o600, "token": 0o600, "app.conf": 0o600}
-INIT_SCRIPT = """#!/bin/sh
-# Fake service for the telenor.oauth hardening tests: records what it was asked to do.
-case "$1" in
-  status) exit 0 ;;
-  restart|reload|start|stop) echo "$1" >> {log} ;;
-esac
-exit 0
-"""
 DIFF_HEADER = re.compile(r"^(?:---|\+\+\+) (?:before|after)\b.*$", re.M)
 
 
@@ -335,7 +327,7 @@ def role_fleet(ansible, tmp_path):
         (directory / "app.yaml").write_text("listen: 8080\n")
         (directory / "app.ini").write_text("[api]\nurl = https://example.invalid\n")
         script = Path("/etc/init.d") / f"telenor-hardening-{os.getpid()}-{index}"
-        script.write_text(INIT_SCRIPT.format(log=directory / "service.log"))
+        script.write_text(FAKE_INIT_SCRIPT.format(log=directory / "service.log"))
         script.chmod(0o755)
         scripts.append(script)
     group_vars = tmp_path / "group_vars" / "all"

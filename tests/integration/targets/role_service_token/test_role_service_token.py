@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.integration import sshd
-from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET
+from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET, FAKE_INIT_SCRIPT
 
 HERE = Path(__file__).parent
 SITE = HERE / "site.yml"
@@ -26,14 +26,6 @@ VAULT_PASSWORD = "it-vault-password-7c1d"
 LOCAL_HOSTS = ("local1", "local2")
 RESTARTED = ["stop", "start"]  # what sysvinit runs for state=restarted
 SSH_HOST = "sshhost"
-INIT_SCRIPT = """#!/bin/sh
-# Fake service for the telenor.oauth tests: records what it was asked to do.
-case "$1" in
-  status) exit 0 ;;
-  restart|reload|start|stop) echo "$1" >> {log} ;;
-esac
-exit 0
-"""
 
 ENV_BEFORE = "# app settings\nexport TELENOR_ACCESS_TOKEN=old\nLOG_LEVEL=debug\n"
 JSON_BEFORE = {"name": "app", "auth": {"user": "svc"}}
@@ -68,7 +60,7 @@ def fleet(ansible, ssh_host, tmp_path):
         (directory / "app.ini").write_text(INI_BEFORE)
         service = f"telenor-it-{os.getpid()}-{index}"
         script = Path("/etc/init.d") / service
-        script.write_text(INIT_SCRIPT.format(log=directory / "service.log"))
+        script.write_text(FAKE_INIT_SCRIPT.format(log=directory / "service.log"))
         script.chmod(0o755)
         scripts.append(script)
 
