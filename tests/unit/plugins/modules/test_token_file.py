@@ -15,6 +15,7 @@ import typing as t
 import pytest
 import yaml
 
+from ansible.module_utils.common import warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.telenor.oauth.plugins.module_utils import _token_file
@@ -28,13 +29,16 @@ class Run(t.NamedTuple):
     rc: int
     result: dict
     stdout: str
+    warnings: tuple
 
 
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture) -> t.Callable[..., Run]:
+def run(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., Run]:
     """Run the module end to end with these arguments, as Ansible would."""
 
     def _run(**args: t.Any) -> Run:
+        # A module process starts with no warnings; this one runs many modules.
+        monkeypatch.setattr(warnings, "_global_warnings", {})
         with patch_module_args(args):
             with pytest.raises(SystemExit) as exit_info:
                 token_file.main()
@@ -46,7 +50,7 @@ def run(capsys: pytest.CaptureFixture) -> t.Callable[..., Run]:
         assert "********" not in stdout
         result = json.loads(stdout)
         assert "diff" not in result
-        return Run(exit_info.value.code or 0, result, stdout)
+        return Run(exit_info.value.code or 0, result, stdout, warnings.get_warning_messages())
 
     return _run
 
@@ -403,3 +407,110 @@ def test_argument_spec_matches_the_documentation():
         assert doc.get("choices") == option.get("choices"), name
         assert doc.get("required", False) == option.get("required", False), name
     assert _token_file.FORMATS == tuple(documented["format"]["choices"])
+
+
+# --- as an attacker: a service directory owned by an unprivileged user --------------------
+
+NOBODY = pwd.getpwnam("nobody").pw_uid
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="become runs the module as root; so must this test")
+
+
+@pytest.fixture
+def service_dir(tmp_path):
+    """/etc/sms-gateway as its service user owns it: everything in it is theirs to plant."""
+    directory = tmp_path / "sms-gateway"
+    directory.mkdir()
+    os.chown(directory, NOBODY, -1)
+    return directory
+
+
+@pytest.fixture
+def decoy(tmp_path):
+    """A stand-in for /etc/passwd, which the service user would like to own."""
+    (tmp_path / "etc").mkdir()
+    path = tmp_path / "etc" / "passwd"
+    path.write_text("root:x:0:0:root:/root:/bin/sh\n")
+    path.chmod(0o644)
+    return path
+
+
+def _fingerprint(path) -> tuple:
+    info = os.lstat(path)
+    return path.read_bytes(), info.st_ino, info.st_mode, info.st_uid, info.st_gid, info.st_mtime_ns
+
+
+@needs_root
+@pytest.mark.parametrize("fmt", ["env", "raw"])
+@pytest.mark.parametrize("dangling", [False, True], ids=["link-to-passwd", "dangling-link"])
+def test_a_link_planted_by_the_directory_owner_is_refused(run, tmp_path, service_dir, decoy, fmt, dangling):
+    before = _fingerprint(decoy)
+    link = service_dir / "app.env"
+    link.symlink_to(tmp_path / "etc" / "shadow" if dangling else decoy)
+
+    outcome = run(path=str(link), format=fmt, value=TOKEN, owner="nobody", mode="0600")
+
+    assert outcome.rc == 1
+    assert f"path {link} is a symbolic link; refusing to write through it" in outcome.result["msg"]
+    assert _fingerprint(decoy) == before
+    assert sorted(os.listdir(tmp_path / "etc")) == ["passwd"]  # the dangling link created nothing
+    assert sorted(os.listdir(service_dir)) == ["app.env"] and link.is_symlink()
+
+
+@needs_root
+@pytest.mark.parametrize("change", ["content", "mode-only"])
+def test_a_link_planted_after_the_checks_is_replaced_not_followed(run, service_dir, decoy, monkeypatch, change):
+    path = service_dir / "app.env"
+    path.write_text(f"TELENOR_ACCESS_TOKEN={OLD_SECRET if change == 'content' else TOKEN}\n")
+    path.chmod(0o644)
+    before = _fingerprint(decoy)
+    real_read = token_file.read_regular_file
+
+    def read_then_plant(target):  # the directory's owner wins the race after the file was read
+        existing = real_read(target)
+        os.unlink(target)
+        os.symlink(decoy, target)
+        return existing
+
+    monkeypatch.setattr(token_file, "read_regular_file", read_then_plant)
+
+    outcome = run(path=str(path), format="env", value=TOKEN, owner="root", mode="0600")
+
+    assert outcome.result["changed"] is True
+    assert _fingerprint(decoy) == before
+    assert not path.is_symlink()
+    assert path.read_text() == f"TELENOR_ACCESS_TOKEN={TOKEN}\n"
+    info = os.stat(path)
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o600)
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("dir_uid", "dir_mode", "warned"),
+    [
+        pytest.param(0, 0o755, None, id="root-0755"),
+        pytest.param(0, 0o1777, None, id="root-sticky"),
+        pytest.param(NOBODY, 0o755, "can be written by its owner (uid 65534)", id="owned-by-the-service-user"),
+        pytest.param(0, 0o777, "can be written by everyone", id="world-writable"),
+    ],
+)
+def test_a_directory_others_can_write_gets_a_warning(run, tmp_path, dir_uid, dir_mode, warned):
+    directory = tmp_path / "service"
+    directory.mkdir()
+    os.chown(directory, dir_uid, 0)
+    directory.chmod(dir_mode)
+
+    outcome = run(path=str(directory / "token"), format="raw", value=TOKEN)
+
+    assert outcome.result["changed"] is True
+    if warned is None:
+        assert outcome.warnings == ()
+    else:
+        (warning,) = outcome.warnings
+        assert warning.startswith(f"{directory}, the directory of path {directory}/token, {warned}")
+
+
+@needs_root
+def test_a_file_owned_by_the_directorys_owner_gets_no_warning(run, service_dir):
+    outcome = run(path=str(service_dir / "token"), format="raw", value=TOKEN, owner="nobody")
+    assert outcome.warnings == ()
+    assert os.stat(service_dir / "token").st_uid == NOBODY
