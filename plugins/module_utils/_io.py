@@ -6,20 +6,16 @@
 
 """The one writer of private files: token_file, the token_vault action and the token cache.
 
-Every write goes through a descriptor of the target's directory, so that a directory swapped
-for a link half-way cannot redirect it, and never through a symbolic link at the target:
-
-* the temporary file is created next to the target with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600;
-* it gets its final mode (and whatever ``prepare`` sets: owner, SELinux label...) before
-  its first byte;
-* it is fsynced, renamed over the target (rename(2) replaces a link, never follows it),
-  and the directory is fsynced so that the rename survives a crash.
-
-Imports on Python 3.8, with nothing but the standard library.
+A temporary file is created next to the target (O_CREAT|O_EXCL|O_NOFOLLOW, 0600), gets its final
+mode and metadata before its first byte, is fsynced and renamed over the target (rename(2)
+replaces a link, never follows it), and the directory is fsynced. Every call goes through a
+descriptor of the directory, so that a directory swapped for a link half-way cannot redirect it.
+Standard library only, Python 3.8+.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -36,10 +32,7 @@ class FileTargetError(ValueError):
 
 
 def parse_mode(mode: t.Any) -> int:
-    """The permission bits of a mode option: an octal string (V('0640'), V('0o640')) or an int used as is.
-
-    An int is taken as is, as ansible.builtin.file does (YAML reads an unquoted 0600 as octal).
-    """
+    """The bits of a mode option: an octal string, or an int taken as is (as ansible.builtin.file does)."""
     if isinstance(mode, int) and not isinstance(mode, bool):
         value = mode
     elif isinstance(mode, str) and mode.strip():
@@ -56,11 +49,7 @@ def parse_mode(mode: t.Any) -> int:
 
 
 def target_path(path: str, *, follow_symlinks: bool = False) -> str:
-    """The file to write for ``path``: absolute, not a directory, in a directory that exists.
-
-    A symbolic link at ``path`` is refused, dangling or not, unless ``follow_symlinks``: then
-    the file it points to is the target (what ansible-vault does on the controller).
-    """
+    """``path`` checked for writing; a link there is refused, or with ``follow_symlinks`` resolved (as ansible-vault does)."""
     if not os.path.isabs(path):
         raise FileTargetError(f"path must be absolute, got {path!r}")
     target = os.path.realpath(path) if follow_symlinks else os.path.normpath(path)
@@ -84,15 +73,14 @@ def _open_directory(directory: str) -> int:
 def read_regular_file(path: str, *, limit: int | None = None) -> tuple[bytes, os.stat_result] | None:
     """The bytes and stat of the regular file at ``path``, or None when there is none.
 
-    Opened with O_NOFOLLOW (and O_NONBLOCK, so that a FIFO planted there cannot hang the run),
-    and checked on the open descriptor, so that what is read is what was checked.
+    O_NOFOLLOW, O_NONBLOCK (a planted FIFO cannot hang the run), and checked on the descriptor.
     """
     try:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return None
     except OSError as exc:
-        if os.path.islink(path):
+        if exc.errno == errno.ELOOP:
             raise FileTargetError(f"path {path} is a symbolic link; refusing to read or write through it") from None
         raise
     with os.fdopen(fd, "rb") as handle:
@@ -121,9 +109,8 @@ def write_atomically(
 ) -> None:
     """Replace ``path`` with ``data``; on any failure the old file is left as it was.
 
-    ``prepare(temporary_path)`` runs after the mode is set and before the first byte: the place
-    for owner, group, SELinux label and attributes. It must not follow links (lchown, lsetfilecon);
-    that the temporary file is still ours afterwards is checked here.
+    ``prepare(temporary_path)`` runs after the mode is set, before the first byte (owner, SELinux
+    label...). It must not follow links; that the file is still ours afterwards is checked here.
     """
     directory, name = os.path.split(path)
     dir_fd = _open_directory(directory)

@@ -13,9 +13,11 @@ short_description: Put a Telenor API access token into a service's config file, 
 description:
   - Sets a token in a configuration file on the managed host, in one of several formats,
     keeping the rest of the file as it is where the format allows.
-  - The file is written atomically, with its final owner, group and mode before the first byte
-    of the secret is written, so that no other user can ever read a partly written or
-    too-open file.
+  - The file is written atomically, with its final owner, group, mode, SELinux context and
+    attributes before the first byte of the secret is written, so that no other user can ever read
+    a partly written or too-open file. The file options behave as in M(ansible.builtin.copy).
+  - The module runs as root through C(become), often in a directory that the service's own user
+    owns. It never writes, chowns or chmods through a symbolic link, see O(path).
   - "The module never returns the token, the content, or a diff, and never quotes a line of the
     existing file in an error message (the line may hold the previous token). Still use
     C(no_log: true) on the task, so that the token does not show in the task's arguments."
@@ -25,16 +27,25 @@ options:
     description:
       - Absolute path of the configuration file on the managed host.
       - A missing file is created; its parent directory must exist.
-      - If O(path) is a symbolic link, the file it points to is written and the link is kept.
+      - If O(path) is a symbolic link, dangling or not, the task fails and nothing is written, because
+        whoever can write the directory could point the link at V(/etc/passwd). Give the path
+        of the file itself, or remove the link.
+      - If a link appears at O(path) while the module runs, the new file replaces the link (as
+        with M(ansible.builtin.copy)); what the link pointed to is never opened.
+      - If the directory can be written by anyone but root and the file's owner (it belongs to
+        another user, or it is group- or world-writable without the sticky bit), the module
+        warns, as they can replace or remove the file at any time. The write itself stays safe.
     type: path
     required: true
   format:
     description:
       - How the token goes into the file.
-      - V(env) sets C(KEY=value) for the variable O(key). Every line assigning it (with or
-        without a leading C(export )) is replaced in place, keeping C(export ); every other
-        line (comments, blank lines, order) is kept byte for byte. Without such a line,
-        C(KEY=value) is appended. The value is written unquoted when it consists only of
+      - V(env) sets C(KEY=value) for the variable O(key). Every assignment of it (with or
+        without a leading C(export )) is replaced in place, keeping C(export ), and replaced
+        whole, so that a quoted value over several lines, or one continued with a backslash, goes
+        entirely. Every other line (comments, blank lines, order) is kept byte for byte. A file
+        with a quote that is never closed is an error, as it would be for C(sh). Without an
+        assignment of O(key), C(KEY=value) is appended. The value is written unquoted when it consists only of
         C(A-Z a-z 0-9 . _ ~ + / = -), as tokens do, and single-quoted shell-style otherwise.
       - V(json) loads the file as a JSON object (an empty or missing file counts as C({})),
         sets the dotted key path O(key), creating the objects along the path, and writes it back
@@ -81,29 +92,23 @@ options:
       - With O(format=ini), the section that O(key) is set in.
     type: str
     default: telenor
-  owner:
-    description:
-      - The user that should own the file, by name or numeric ID.
-      - By default, an existing file keeps its owner and a new file belongs to the user the
-        module runs as.
-    type: str
-  group:
-    description:
-      - The group that should own the file, by name or numeric ID.
-      - By default, an existing file keeps its group and a new file gets the user's default group
-        (or the directory's, where the file system says so).
-    type: str
   mode:
     description:
-      - The permissions of the file, as an octal string such as V('0640'), or an integer, which is
-        used as is (so in YAML either quote it or write it with a leading zero).
-      - Symbolic modes such as V(u=rw) are not supported.
+      - The permissions of the file, as an octal string such as V('0640'), an integer, which is
+        used as is (so in YAML either quote it or write it with a leading zero), or a symbolic mode
+        such as V(u=rw,g=r), applied to the existing file's mode (or V(0600) for a new file), as
+        with M(ansible.builtin.copy).
     type: raw
     default: '0600'
+extends_documentation_fragment:
+  - ansible.builtin.files
 notes:
-  - The file is replaced, not edited in place (this is what makes the write atomic). Other hard
-    links to the old file keep the old content, and ACLs, extended attributes and SELinux labels
-    of the old file are not carried over.
+  - The file is replaced, not edited in place (this is what makes the write atomic), also when
+    only its owner, group, mode, SELinux context or attributes change. Other hard links to the
+    old file keep the old content. The old file's SELinux context is kept where no option sets
+    one; its ACLs and extended attributes are not carried over.
+  - O(unsafe_writes) is ignored; the write is always atomic.
+  - A JSON or YAML file nested too deeply to be read safely is an error naming the file.
   - There is no O(ignore:backup) option on purpose, because a backup would be another copy of a secret.
 attributes:
   check_mode:
@@ -239,7 +244,7 @@ class TokenFileModule(AnsibleModule):
 
 
 def argument_spec() -> dict:
-    """The module's own options; add_file_common_args adds SELinux, attributes and unsafe_writes."""
+    """The module's own options; add_file_common_args adds owner, group, SELinux and attributes."""
     return {
         "path": {"type": "path", "required": True},
         "format": {"type": "str", "required": True, "choices": list(FORMATS)},
@@ -247,8 +252,6 @@ def argument_spec() -> dict:
         "content": {"type": "str", "no_log": True},
         "key": {"type": "str", "no_log": False},
         "section": {"type": "str", "default": DEFAULT_SECTION},
-        "owner": {"type": "str"},
-        "group": {"type": "str"},
         "mode": {"type": "raw", "default": DEFAULT_MODE},
     }
 
@@ -285,22 +288,6 @@ def metadata_differs(module: AnsibleModule, file_args: dict) -> bool:
         module.check_mode = check_mode
 
 
-def prepare_temporary(module: AnsibleModule, file_args: dict, current: os.stat_result | None) -> t.Callable[[str], None]:
-    """Gives the temporary file the final owner, group, SELinux context and attributes.
-
-    Runs before the first byte is written. An existing file keeps its owner and group unless told
-    otherwise, as with ansible.builtin.copy. Everything here acts on the link itself, never on
-    what a link would point to (lchown, lsetfilecon), and the mode is already set on the open file.
-    """
-
-    def prepare(temporary: str) -> None:
-        if current is not None:
-            os.lchown(temporary, current.st_uid, current.st_gid)
-        module.set_fs_attributes_if_different({**file_args, "path": temporary}, True, expand=False)
-
-    return prepare
-
-
 def ensure_file(module: AnsibleModule) -> dict:
     params = module.params
     path, fmt = params["path"], params["format"]
@@ -320,17 +307,26 @@ def ensure_file(module: AnsibleModule) -> dict:
     )
     file_args = module.load_file_common_arguments(params, path=target)
     file_args["mode"] = file_mode(params["mode"], st)
-    if st is not None and module.selinux_enabled():
-        # Keep the old file's label where no option sets one, as ansible.builtin.copy does.
-        file_args["secontext"] = [
-            wanted if wanted is not None else held
-            for wanted, held in zip(file_args["secontext"], module.selinux_context(target))
-        ]
+    if st is not None:
+        # The new file keeps the old one's owner, group and SELinux context where no option sets
+        # them, as with ansible.builtin.copy.
+        file_args["owner"] = file_args["owner"] or str(st.st_uid)
+        file_args["group"] = file_args["group"] or str(st.st_gid)
+        if module.selinux_enabled():
+            held = module.selinux_context(target)
+            file_args["secontext"] = [held[i] if wanted is None else wanted for i, wanted in enumerate(file_args["secontext"])]
     changed = st is None or data != current or metadata_differs(module, file_args)
     if changed and not module.check_mode:
-        # Also when only the metadata differs: the file is replaced rather than chmod-ed or
-        # chown-ed by path, which a link planted in the meantime could redirect.
-        write_atomically(target, data, mode=file_args["mode"], prepare=prepare_temporary(module, file_args, st))
+        # Also when only the metadata differs: a new file replaces the old one rather than a
+        # chmod or chown by path, which a link planted in the meantime could redirect. The
+        # temporary file gets its metadata before its first byte; lchown and lsetfilecon never
+        # follow a link, and the mode is already set through the open descriptor.
+        write_atomically(
+            target,
+            data,
+            mode=file_args["mode"],
+            prepare=lambda temporary: module.set_fs_attributes_if_different({**file_args, "path": temporary}, True, expand=False),
+        )
     warn_about_the_directory(module, target, owner_uid=_owner_uid(target, st, module.check_mode))
     return {"changed": changed, "path": path, "format": fmt, "mode": format_mode(file_args["mode"]), "created": st is None}
 

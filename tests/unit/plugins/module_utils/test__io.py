@@ -227,7 +227,7 @@ def test_concurrent_writers_never_leave_a_partial_file(tmp_path):
     payloads = [bytes([65 + n]) * 200_000 for n in range(4)]
 
     def writer(payload):
-        for _ in range(10):
+        for dummy in range(10):
             write_atomically(str(path), payload)
 
     threads = [threading.Thread(target=writer, args=(payload,)) for payload in payloads]

@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import stat
-import subprocess
 import typing as t
 
 import pytest
