@@ -13,6 +13,7 @@ import typing as t
 import pytest
 import yaml
 
+from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.common import warnings
 from ansible.module_utils.testing import patch_module_args
 
@@ -35,7 +36,9 @@ def run(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> t.Cal
     """Run the module end to end with these arguments, as Ansible would."""
 
     def _run(**args: t.Any) -> Run:
-        # A module process starts with no warnings; this one runs many modules.
+        # As on a managed host: warnings go into the result, not to the controller's display.
+        monkeypatch.setattr(module_utils_internal, "is_controller", False)
+        # AnsibleModule keeps warnings process-wide; give each run its own.
         monkeypatch.setattr(warnings, "_global_warnings", {})
         with patch_module_args(args):
             with pytest.raises(SystemExit) as exit_info:
