@@ -50,7 +50,6 @@ def run(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> t.Cal
         assert OLD_SECRET not in stdout
         assert "********" not in stdout
         result = json.loads(stdout)
-        assert "diff" not in result
         return Run(exit_info.value.code or 0, result, stdout, warnings.get_warning_messages())
 
     return _run
