@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import typing as t
 from collections.abc import Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 
 import yaml
 
 from ansible import constants as C
 from ansible.errors import AnsibleError
-from ansible.parsing.vault import VaultLib, VaultSecret, is_encrypted, parse_vaulttext_envelope
+from ansible.parsing.vault import VaultLib, VaultSecret, VaultSecretsContext, is_encrypted, parse_vaulttext_envelope
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.telenor.oauth.plugins.module_utils import _io
 
 #: Must match the options documented in plugins/modules/token_vault.py (a unit test checks).
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
@@ -63,13 +63,6 @@ class ExistingVaultFile:
     mode: int
 
 
-@dataclass(frozen=True)
-class Outcome:
-    changed: bool
-    write: bool
-    chmod: bool
-
-
 def plain_data(content: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """Return ``content`` as plain dicts, lists, strings and numbers.
 
@@ -80,7 +73,7 @@ def plain_data(content: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     return json.loads(json.dumps(content, default=str))
 
 
-def render_yaml(content: t.Mapping[str, t.Any]) -> bytes:
+def vault_payload(content: t.Mapping[str, t.Any]) -> bytes:
     """Return the canonical YAML document stored in the vault for ``content``."""
     text = yaml.safe_dump(plain_data(content), default_flow_style=False, sort_keys=True, allow_unicode=True)
     return text.encode("utf-8")
@@ -97,33 +90,9 @@ def same_data(plaintext: bytes, rendered: bytes) -> bool:
         return True
     try:
         data = yaml.safe_load(plaintext)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # hand-edited into something else: rewrite it
         return False
-    return isinstance(data, dict) and render_yaml(data) == rendered
-
-
-def parse_mode(mode: t.Any) -> int:
-    """Return the permission bits for the mode option: an octal string such as '0600', or an int.
-
-    An int is taken as is, as ansible.builtin.file does (YAML reads an unquoted 0600 as octal,
-    600 as decimal).
-    """
-    if isinstance(mode, bool):
-        raise TokenVaultError("mode must be an octal string such as '0600' or an integer, not a boolean")
-    if isinstance(mode, int):
-        value = mode
-    elif isinstance(mode, str):
-        text = mode.strip()
-        if text[:2].lower() == "0o":
-            text = text[2:]
-        if not text or any(char not in "01234567" for char in text):
-            raise TokenVaultError(f"mode must be an octal string such as '0600', not {mode!r}")
-        value = int(text, 8)
-    else:
-        raise TokenVaultError(f"mode must be an octal string such as '0600' or an integer, not {type(mode).__name__}")
-    if not 0 <= value <= 0o7777:
-        raise TokenVaultError(f"mode {mode!r} is not a valid file mode")
-    return value
+    return isinstance(data, dict) and vault_payload(data) == rendered
 
 
 def select_secret(secrets: VaultSecrets | None, vault_id: str | None, *, option: str = "vault_id") -> tuple[str, VaultSecret]:
@@ -150,20 +119,6 @@ def header_label(vault_id: str) -> str:
     return vault_id or UNLABELLED_VAULT_ID
 
 
-def resolve_path(path: str) -> str:
-    """Return the file to write for the path option: absolute, with a symlink replaced by its target."""
-    if not os.path.isabs(path):
-        raise TokenVaultError(f"path must be absolute (or start with ~), not {path!r}")
-    # ansible-vault follows symlinks too (VaultEditor._real_path).
-    real = os.path.realpath(path)
-    if os.path.isdir(real):
-        raise TokenVaultError(f"path {path} is a directory")
-    directory = os.path.dirname(real)
-    if not os.path.isdir(directory):
-        raise TokenVaultError(f"the directory of path {path} does not exist: {directory}")
-    return real
-
-
 def read_existing(path: str, secrets: VaultSecrets) -> ExistingVaultFile | None:
     """Return the vault file at ``path`` decrypted, or None when there is no file.
 
@@ -171,13 +126,14 @@ def read_existing(path: str, secrets: VaultSecrets) -> ExistingVaultFile | None:
     raise rather than overwrite it.
     """
     try:
-        with open(path, "rb") as stream:
-            vaulttext = stream.read()
-            mode = os.fstat(stream.fileno()).st_mode & 0o7777
-    except FileNotFoundError:
-        return None
+        existing = _io.read_regular_file(path)
+    except _io.FileTargetError as exc:
+        raise TokenVaultError(str(exc)) from None
     except OSError as exc:
         raise TokenVaultError(f"Could not read path {path}: {exc.strerror}") from None
+    if existing is None:
+        return None
+    vaulttext, info = existing
     if not is_encrypted(vaulttext):
         raise TokenVaultError(f"path {path} exists and is not an Ansible Vault file; move it away or choose another path")
     try:
@@ -189,64 +145,12 @@ def read_existing(path: str, secrets: VaultSecrets) -> ExistingVaultFile | None:
             f"path {path} is an Ansible Vault file that none of this run's vault secrets decrypts;"
             " it is left untouched: run with its vault secret, or move it away"
         ) from None
-    return ExistingVaultFile(plaintext=bytes(plaintext), secret=secret, label=label, mode=mode)
-
-
-def plan(existing: ExistingVaultFile | None, *, rendered: bytes, vault_id: str, secret: VaultSecret, mode: int) -> Outcome:
-    """Return what brings the file to the wanted state: nothing, a chmod, or a new file."""
-    if existing is None:
-        return Outcome(changed=True, write=True, chmod=False)
-    current = existing.secret is secret and existing.label == header_label(vault_id) and same_data(existing.plaintext, rendered)
-    if not current:
-        return Outcome(changed=True, write=True, chmod=False)
-    if existing.mode != mode:
-        return Outcome(changed=True, write=False, chmod=True)
-    return Outcome(changed=False, write=False, chmod=False)
+    return ExistingVaultFile(plaintext=bytes(plaintext), secret=secret, label=label, mode=info.st_mode & 0o7777)
 
 
 def encrypt(rendered: bytes, *, vault_id: str, secret: VaultSecret) -> bytes:
     """Return ``rendered`` as vault text, labelled with ``vault_id`` unless it is the default id."""
     return VaultLib([(vault_id, secret)]).encrypt(rendered, secret=secret, vault_id=vault_id)
-
-
-def _fsync_directory(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        # Some file systems cannot fsync a directory; the rename has happened all the same.
-        with suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomically(path: str, data: bytes, *, mode: int) -> None:
-    """Replace ``path`` with ``data``, never leaving a partial file or one with wider permissions.
-
-    The temporary file is created 0600 by mkstemp and set to ``mode`` before any byte is
-    written; on any error it is removed and the old file stays as it was.
-    """
-    directory = os.path.dirname(path)
-    try:
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    except OSError as exc:
-        raise TokenVaultError(f"Could not create a file next to path {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            os.fchmod(stream.fileno(), mode)
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException as exc:
-        with suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(exc, OSError):
-            raise TokenVaultError(f"Could not write path {path}: {exc.strerror}") from None
-        raise
-    _fsync_directory(directory)
 
 
 def ensure_vault_file(
@@ -263,20 +167,31 @@ def ensure_vault_file(
 
     The result holds ``changed``, ``path`` and ``vault_id`` (the id encrypted with), nothing else.
     """
-    file_mode = parse_mode(mode)
+    try:
+        file_mode = _io.parse_mode(mode)
+        target = _io.target_path(path, follow_symlinks=True)  # as ansible-vault does
+    except _io.FileTargetError as exc:
+        raise TokenVaultError(str(exc)) from None
     used_id, secret = select_secret(secrets, vault_id, option=vault_id_option)
-    real_path = resolve_path(path)
-    rendered = render_yaml(content)
-    outcome = plan(read_existing(real_path, secrets or ()), rendered=rendered, vault_id=used_id, secret=secret, mode=file_mode)
+    payload = vault_payload(content)
+    existing = read_existing(target, secrets or ())
+    # Vault text is salted: the file is current when its secret, its header and its data are.
+    current = (
+        existing is not None
+        and existing.secret is secret
+        and existing.label == header_label(used_id)
+        and same_data(existing.plaintext, payload)
+    )
+    mode_differs = existing is not None and existing.mode != file_mode
     if not check_mode:
-        if outcome.write:
-            write_atomically(real_path, encrypt(rendered, vault_id=used_id, secret=secret), mode=file_mode)
-        elif outcome.chmod:
-            try:
-                os.chmod(real_path, file_mode)
-            except OSError as exc:
-                raise TokenVaultError(f"Could not set the mode of path {path}: {exc.strerror}") from None
-    return {"changed": outcome.changed, "path": path, "vault_id": used_id}
+        try:
+            if not current:
+                _io.write_atomically(target, encrypt(payload, vault_id=used_id, secret=secret), mode=file_mode)
+            elif mode_differs:
+                os.chmod(target, file_mode)
+        except OSError as exc:
+            raise TokenVaultError(f"Could not write path {path}: {exc.strerror}") from None
+    return {"changed": not current or mode_differs, "path": path, "vault_id": used_id}
 
 
 class ActionModule(ActionBase):
@@ -285,11 +200,12 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
 
-    def _run_vault_secrets(self) -> list[tuple[str, VaultSecret]]:
-        # The CLI gives the run's secrets (from --vault-id, --vault-password-file and the
-        # configured vault_identity_list) to the DataLoader, which workers inherit.
-        vault = getattr(self._loader, "_vault", None)
-        return list(getattr(vault, "secrets", None) or [])
+    @staticmethod
+    def _run_vault_secrets() -> list[tuple[str, VaultSecret]]:
+        # The CLI puts the run's secrets (from --vault-id, --vault-password-file and the
+        # configured vault_identity_list) in this context, which workers inherit.
+        context = VaultSecretsContext.current(optional=True)
+        return list(context.secrets if context is not None else [])
 
     def run(self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
         result = super().run(tmp, task_vars)

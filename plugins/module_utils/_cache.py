@@ -29,10 +29,10 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import time
 import typing as t
 
+from . import _io
 from ._errors import TelenorCacheError, TelenorConfigError
 from ._token import TokenRecord
 
@@ -179,20 +179,10 @@ class TokenCache:
         self._remove_stale_temps()
         blob = seal(record, secret=self._secret, key=self.key)
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.key}.", suffix=".tmp", dir=self.cache_dir)
-        except OSError as exc:
-            raise TelenorCacheError(f"Cannot write to the token cache {self.cache_dir!r}: {exc.strerror}") from None
-        try:
-            with os.fdopen(fd, "wb") as handle:  # mkstemp creates it 0600
-                handle.write(blob)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise TelenorCacheError(f"Cannot write to the token cache {self.cache_dir!r}: {exc.strerror}") from None
-        self._fsync_dir()
+            _io.write_atomically(self.path, blob, mode=0o600)
+        except (OSError, _io.FileTargetError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise TelenorCacheError(f"Cannot write to the token cache {self.cache_dir!r}: {reason}") from None
 
     def delete(self) -> None:
         """Forget the record. Call under the lock; the lock file stays."""
@@ -201,12 +191,7 @@ class TokenCache:
         self._fsync_dir()
 
     def _fsync_dir(self) -> None:
-        with contextlib.suppress(OSError):
-            fd = os.open(self.cache_dir, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        _io.fsync_directory(self.cache_dir)
 
     def _remove_stale_temps(self) -> None:
         # Only the lock holder writes temp files for this key, so under the

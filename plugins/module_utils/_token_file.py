@@ -50,7 +50,6 @@ DEFAULT_MODE = "0600"
 
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_SAFE_VALUE = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
-_OCTAL_MODE = re.compile(r"^(?:0[oO])?0?[0-7]{1,4}$")
 _INI_KEY_FORBIDDEN = re.compile(r"[=:\r\n]")
 # configparser's own patterns, so that the line-based edit sees the sections and
 # options exactly as the validating parse does.
@@ -69,25 +68,6 @@ class TokenFileError(Exception):
 
 
 # --- options -----------------------------------------------------------------------------
-
-
-def parse_mode(mode: t.Any) -> int:
-    """The permission bits of O(mode): an octal string (V(0640)) or an int used as is."""
-    if isinstance(mode, bool):
-        raise TokenFileError("mode must be an octal string such as '0600' or an integer", option="mode")
-    if isinstance(mode, int):
-        if 0 <= mode <= 0o7777:
-            return mode
-        raise TokenFileError("mode must be between 0000 and 7777 (octal)", option="mode")
-    if isinstance(mode, str) and _OCTAL_MODE.match(mode.strip()):
-        text = mode.strip()
-        if text[:2] in ("0o", "0O"):
-            text = text[2:]
-        return int(text, 8)
-    raise TokenFileError(
-        "mode must be an octal string such as '0600' or an integer; symbolic modes are not supported",
-        option="mode",
-    )
 
 
 def format_mode(mode: int) -> str:
@@ -186,18 +166,61 @@ def shell_value(value: str) -> str:
     return "'" + value.replace("'", "'\\''") + "'"
 
 
-def render_env(text: str, *, key: str, value: str) -> str:
-    """Set C(KEY=value): every line assigning KEY is replaced in place, other lines kept."""
+def _shell_lines(text: str, path: str) -> list[str]:
+    """The text cut into the logical lines a POSIX shell reads, each with its line ending.
+
+    A line break inside single or double quotes, or after a backslash, does not end a logical
+    line, so that a multi-line value is one line here; a C(#) that starts a word starts a
+    comment, whose quotes do not count.
+    """
+    lines, start, index, quote, quote_at, word_start = [], 0, 0, "", 0, True
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == quote:
+                quote = ""
+            elif char == "\\" and quote == '"':
+                index += 1
+        elif char == "\\":
+            # A backslash continues the line, also before a CRLF ending.
+            index += 2 if text.startswith("\r\n", index + 1) else 1
+        elif char in "'\"":
+            quote, quote_at = char, index
+        elif char == "#" and word_start:
+            end = text.find("\n", index)
+            index = len(text) if end == -1 else end
+            continue
+        elif char == "\n":
+            lines.append(text[start : index + 1])
+            start = index + 1
+        word_start = char in " \t\n;&|()"
+        index += 1
+    if quote:
+        line = text.count("\n", 0, quote_at) + 1
+        raise TokenFileError(
+            f"{path} is not valid for format=env: a quote ({quote}) is not closed, near line {line};"
+            " the file would not parse in sh either"
+        )
+    if start < len(text):
+        lines.append(text[start:])
+    return lines
+
+
+def env_with_token(text: str, *, key: str, value: str, path: str = "the file") -> str:
+    """Set C(KEY=value): every assignment of KEY is replaced whole, other lines kept.
+
+    Whole means up to the end of its logical line: a quoted value that spans lines, or one
+    continued with a backslash, goes entirely, so that no piece of the old token stays.
+    """
     assignment = re.compile(r"^(?P<lead>[ \t]*(?:export[ \t]+)?)" + re.escape(key) + r"[ \t]*=")
     rendered = shell_value(value)
-    lines = _split_lines(text)
+    lines = _shell_lines(text, path)
     found = False
     for index, line in enumerate(lines):
-        body, ending = _body_and_ending(line)
-        match = assignment.match(body)
+        match = assignment.match(line)
         if match:
             # Every assignment is replaced, not only the first: with a shell, the last one wins.
-            lines[index] = f"{match.group('lead')}{key}={rendered}{ending}"
+            lines[index] = f"{match.group('lead')}{key}={rendered}{_body_and_ending(line)[1]}"
             found = True
     if found:
         return "".join(lines)
@@ -234,7 +257,7 @@ def _set_dotted(data: dict, key: str, value: str, *, kind: str) -> bool:
     return True
 
 
-def render_json(text: str, *, key: str, value: str, path: str = "the file") -> str:
+def json_with_token(text: str, *, key: str, value: str, path: str = "the file") -> str:
     if text.strip() == "":
         data: t.Any = {}
     else:
@@ -252,7 +275,7 @@ def render_json(text: str, *, key: str, value: str, path: str = "the file") -> s
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def render_yaml(text: str, *, key: str, value: str, path: str = "the file") -> str:
+def yaml_with_token(text: str, *, key: str, value: str, path: str = "the file") -> str:
     if not HAS_YAML:
         raise TokenFileError("format=yaml needs PyYAML")
     try:
@@ -306,7 +329,7 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
-def render_ini(text: str, *, section: str, key: str, value: str, path: str = "the file") -> str:
+def ini_with_token(text: str, *, section: str, key: str, value: str, path: str = "the file") -> str:
     """Set key in [section] by editing lines, so that comments and layout are kept.
 
     The line scan follows configparser.RawConfigParser._read (full-line comments,
@@ -441,14 +464,17 @@ def new_content(
         raise AssertionError("no key for this format")
     text = _decode(current, fmt, path)
     if fmt == "env":
-        new_text = render_env(text, key=key, value=value)
-    elif fmt == "json":
-        new_text = render_json(text, key=key, value=value, path=path)
-    elif fmt == "yaml":
-        new_text = render_yaml(text, key=key, value=value, path=path)
+        new_text = env_with_token(text, key=key, value=value, path=path)
+    elif fmt in ("json", "yaml"):
+        edit = json_with_token if fmt == "json" else yaml_with_token
+        try:
+            new_text = edit(text, key=key, value=value, path=path)
+        except RecursionError:
+            # Both parsers recurse once per level: a hostile file must not crash the module.
+            raise TokenFileError(f"{path} is not valid {fmt}: nested too deeply to be read") from None
     else:
         validate_section(section)
-        new_text = render_ini(text, section=section, key=key, value=value, path=path)
+        new_text = ini_with_token(text, section=section, key=key, value=value, path=path)
     if new_text is text:
         return current
     return new_text.encode("utf-8", errors="surrogateescape")

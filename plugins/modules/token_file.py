@@ -13,9 +13,11 @@ short_description: Put a Telenor API access token into a service's config file, 
 description:
   - Sets a token in a configuration file on the managed host, in one of several formats,
     keeping the rest of the file as it is where the format allows.
-  - The file is written atomically, with its final owner, group and mode before the first byte
-    of the secret is written, so that no other user can ever read a partly written or
-    too-open file.
+  - The file is written atomically, with its final owner, group, mode, SELinux context and
+    attributes before the first byte of the secret is written, so that no other user can ever read
+    a partly written or too-open file. The file options behave as in M(ansible.builtin.copy).
+  - The module runs as root through C(become), often in a directory that the service's own user
+    owns. It never writes, chowns or chmods through a symbolic link, see O(path).
   - "The module never returns the token, the content, or a diff, and never quotes a line of the
     existing file in an error message (the line may hold the previous token). Still use
     C(no_log: true) on the task, so that the token does not show in the task's arguments."
@@ -25,16 +27,25 @@ options:
     description:
       - Absolute path of the configuration file on the managed host.
       - A missing file is created; its parent directory must exist.
-      - If O(path) is a symbolic link, the file it points to is written and the link is kept.
+      - If O(path) is a symbolic link, dangling or not, the task fails and nothing is written, because
+        whoever can write the directory could point the link at V(/etc/passwd). Give the path
+        of the file itself, or remove the link.
+      - If a link appears at O(path) while the module runs, the new file replaces the link (as
+        with M(ansible.builtin.copy)); what the link pointed to is never opened.
+      - If the directory can be written by anyone but root and the file's owner (it belongs to
+        another user, or it is group- or world-writable without the sticky bit), the module
+        warns, as they can replace or remove the file at any time. The write itself stays safe.
     type: path
     required: true
   format:
     description:
       - How the token goes into the file.
-      - V(env) sets C(KEY=value) for the variable O(key). Every line assigning it (with or
-        without a leading C(export )) is replaced in place, keeping C(export ); every other
-        line (comments, blank lines, order) is kept byte for byte. Without such a line,
-        C(KEY=value) is appended. The value is written unquoted when it consists only of
+      - V(env) sets C(KEY=value) for the variable O(key). Every assignment of it (with or
+        without a leading C(export )) is replaced in place, keeping C(export ), and replaced
+        whole, so that a quoted value over several lines, or one continued with a backslash, goes
+        entirely. Every other line (comments, blank lines, order) is kept byte for byte. A file
+        with a quote that is never closed is an error, as it would be for C(sh). Without an
+        assignment of O(key), C(KEY=value) is appended. The value is written unquoted when it consists only of
         C(A-Z a-z 0-9 . _ ~ + / = -), as tokens do, and single-quoted shell-style otherwise.
       - V(json) loads the file as a JSON object (an empty or missing file counts as C({})),
         sets the dotted key path O(key), creating the objects along the path, and writes it back
@@ -81,29 +92,23 @@ options:
       - With O(format=ini), the section that O(key) is set in.
     type: str
     default: telenor
-  owner:
-    description:
-      - The user that should own the file, by name or numeric ID.
-      - By default, an existing file keeps its owner and a new file belongs to the user the
-        module runs as.
-    type: str
-  group:
-    description:
-      - The group that should own the file, by name or numeric ID.
-      - By default, an existing file keeps its group and a new file gets the user's default group
-        (or the directory's, where the file system says so).
-    type: str
   mode:
     description:
-      - The permissions of the file, as an octal string such as V('0640'), or an integer, which is
-        used as is (so in YAML either quote it or write it with a leading zero).
-      - Symbolic modes such as V(u=rw) are not supported.
+      - The permissions of the file, as an octal string such as V('0640'), an integer, which is
+        used as is (so in YAML either quote it or write it with a leading zero), or a symbolic mode
+        such as V(u=rw,g=r), applied to the existing file's mode (or V(0600) for a new file), as
+        with M(ansible.builtin.copy).
     type: raw
     default: '0600'
+extends_documentation_fragment:
+  - ansible.builtin.files
 notes:
-  - The file is replaced, not edited in place (this is what makes the write atomic). Other hard
-    links to the old file keep the old content, and ACLs, extended attributes and SELinux labels
-    of the old file are not carried over.
+  - The file is replaced, not edited in place (this is what makes the write atomic), also when
+    only its owner, group, mode, SELinux context or attributes change. Other hard links to the
+    old file keep the old content. The old file's SELinux context is kept where no option sets
+    one; its ACLs and extended attributes are not carried over.
+  - O(unsafe_writes) is ignored; the write is always atomic.
+  - A JSON or YAML file nested too deeply to be read safely is an error naming the file.
   - There is no O(ignore:backup) option on purpose, because a backup would be another copy of a secret.
 attributes:
   check_mode:
@@ -203,14 +208,19 @@ created:
   sample: false
 """
 
-import grp
 import os
-import pwd
-import stat
-import tempfile
+import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.telenor.oauth.plugins.module_utils._io import (
+    FileTargetError,
+    others_who_can_replace,
+    parse_mode,
+    read_regular_file,
+    target_path,
+    write_atomically,
+)
 from ansible_collections.telenor.oauth.plugins.module_utils._token_file import (
     DEFAULT_MODE,
     DEFAULT_SECTION,
@@ -220,19 +230,21 @@ from ansible_collections.telenor.oauth.plugins.module_utils._token_file import (
     TokenFileError,
     format_mode,
     new_content,
-    parse_mode,
 )
+
+# The permission bits a symbolic mode starts from for a new file: the temporary file's.
+_NEW_FILE_STAT = os.stat_result((0o100600,) + (0,) * 9)
 
 
 class TokenFileModule(AnsibleModule):
     def add_path_info(self, kwargs: dict) -> dict:
         # AnsibleModule would add the stat of RV(path) to every result, from lstat(): the mode
-        # of a symbolic link rather than of the file, and the mode before the change in check
-        # mode. The result documents its own keys instead.
+        # before the change in check mode. The result documents its own keys instead.
         return kwargs
 
 
 def argument_spec() -> dict:
+    """The module's own options; add_file_common_args adds owner, group, SELinux and attributes."""
     return {
         "path": {"type": "path", "required": True},
         "format": {"type": "str", "required": True, "choices": list(FORMATS)},
@@ -240,8 +252,6 @@ def argument_spec() -> dict:
         "content": {"type": "str", "no_log": True},
         "key": {"type": "str", "no_log": False},
         "section": {"type": "str", "default": DEFAULT_SECTION},
-        "owner": {"type": "str"},
-        "group": {"type": "str"},
         "mode": {"type": "raw", "default": DEFAULT_MODE},
     }
 
@@ -250,93 +260,32 @@ def _needs_value() -> list:
     return [("format", fmt, ["value"]) for fmt in FORMATS if fmt != "content"]
 
 
-def resolve_uid(owner: str | None) -> int | None:
-    if owner is None:
-        return None
+def file_mode(mode: t.Any, current: os.stat_result | None) -> int:
+    """O(mode) as bits: octal, or symbolic as ansible.builtin.copy reads it (from the file's mode)."""
     try:
-        return pwd.getpwnam(owner).pw_uid
-    except KeyError:
-        if owner.isdigit():
-            return int(owner)
-    raise TokenFileError(f"owner: no such user {owner!r} on the managed host", option="owner")
-
-
-def resolve_gid(group: str | None) -> int | None:
-    if group is None:
-        return None
-    try:
-        return grp.getgrnam(group).gr_gid
-    except KeyError:
-        if group.isdigit():
-            return int(group)
-    raise TokenFileError(f"group: no such group {group!r} on the managed host", option="group")
-
-
-def target_path(path: str) -> str:
-    """The file to write: the path itself, or what it links to, whose directory must exist."""
-    if not os.path.isabs(path):
-        raise TokenFileError(f"path must be absolute, got {path!r}", option="path")
-    real = os.path.realpath(path)
-    if os.path.isdir(real):
-        raise TokenFileError(f"path {path} is a directory", option="path")
-    directory = os.path.dirname(real)
-    if not os.path.isdir(directory):
-        raise TokenFileError(f"the directory of path {path} ({directory}) does not exist", option="path")
-    return real
-
-
-def read_current(real: str) -> tuple[bytes, os.stat_result | None]:
-    """The file's bytes and stat, or empty bytes and V(None) when it does not exist."""
-    try:
-        st = os.stat(real)
-    except FileNotFoundError:
-        return b"", None
-    if not stat.S_ISREG(st.st_mode):
-        raise TokenFileError(f"{real} exists and is not a regular file", option="path")
-    with open(real, "rb") as handle:
-        return handle.read(), st
-
-
-def write_atomically(real: str, data: bytes, *, mode: int, uid: int, gid: int) -> None:
-    """Replace real with data; the file has its owner and mode before the first byte is written.
-
-    On any failure, the temporary file is removed and real is left as it was.
-    """
-    directory, name = os.path.split(real)
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            st = os.fstat(handle.fileno())
-            if (uid != -1 and uid != st.st_uid) or (gid != -1 and gid != st.st_gid):
-                os.fchown(handle.fileno(), uid, gid)
-            # After fchown, which may clear the set-user-ID and set-group-ID bits.
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, real)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    # Makes the rename durable. The file itself is already in place, so a file system that
-    # cannot fsync a directory is no reason to fail.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
+        return parse_mode(mode)
+    except FileTargetError:
         pass
+    try:
+        return AnsibleModule._symbolic_mode_to_octal(current or _NEW_FILE_STAT, str(mode))
+    except ValueError:
+        raise TokenFileError(
+            f"mode must be in octal (such as '0600') or symbolic (such as 'u=rw,g=r') form, not {mode!r}",
+            option="mode",
+        ) from None
+
+
+def metadata_differs(module: AnsibleModule, file_args: dict) -> bool:
+    """Whether owner, group, mode, SELinux context or attributes of the file differ from file_args.
+
+    Asked of AnsibleModule's own setters in check mode, where they compare and change nothing,
+    so that every file option is compared exactly as ansible.builtin.copy compares it.
+    """
+    check_mode, module.check_mode = module.check_mode, True
+    try:
+        return module.set_fs_attributes_if_different(file_args, False, expand=False)
     finally:
-        os.close(fd)
+        module.check_mode = check_mode
 
 
 def ensure_file(module: AnsibleModule) -> dict:
@@ -344,11 +293,9 @@ def ensure_file(module: AnsibleModule) -> dict:
     path, fmt = params["path"], params["format"]
     if fmt == "yaml" and not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR, path=path, format=fmt)
-    real = target_path(path)
-    mode = parse_mode(params["mode"])
-    uid = resolve_uid(params["owner"])
-    gid = resolve_gid(params["group"])
-    current, st = read_current(real)
+    target = target_path(path)
+    existing = read_regular_file(target)
+    current, st = existing if existing is not None else (b"", None)
     data = new_content(
         current,
         fmt=fmt,
@@ -358,31 +305,47 @@ def ensure_file(module: AnsibleModule) -> dict:
         section=params["section"],
         path=path,
     )
-    result = {"changed": False, "path": path, "format": fmt, "mode": format_mode(mode), "created": st is None}
-    if st is None or data != current:
-        result["changed"] = True
-        if not module.check_mode:
-            # An existing file keeps its owner and group unless told otherwise.
-            keep_uid = st.st_uid if st is not None else -1
-            keep_gid = st.st_gid if st is not None else -1
-            write_atomically(
-                real,
-                data,
-                mode=mode,
-                uid=keep_uid if uid is None else uid,
-                gid=keep_gid if gid is None else gid,
-            )
-        return result
-    owner_differs = (uid is not None and uid != st.st_uid) or (gid is not None and gid != st.st_gid)
-    mode_differs = stat.S_IMODE(st.st_mode) != mode
-    if owner_differs or mode_differs:
-        result["changed"] = True
-        if not module.check_mode:
-            if owner_differs:
-                os.chown(real, -1 if uid is None else uid, -1 if gid is None else gid)
-            # Also after a chown, which may have cleared the set-ID bits.
-            os.chmod(real, mode)
-    return result
+    file_args = module.load_file_common_arguments(params, path=target)
+    file_args["mode"] = file_mode(params["mode"], st)
+    if st is not None:
+        # The new file keeps the old one's owner, group and SELinux context where no option sets
+        # them, as with ansible.builtin.copy.
+        file_args["owner"] = file_args["owner"] or str(st.st_uid)
+        file_args["group"] = file_args["group"] or str(st.st_gid)
+        if module.selinux_enabled():
+            held = module.selinux_context(target)
+            file_args["secontext"] = [held[i] if wanted is None else wanted for i, wanted in enumerate(file_args["secontext"])]
+    changed = st is None or data != current or metadata_differs(module, file_args)
+    if changed and not module.check_mode:
+        # Also when only the metadata differs: a new file replaces the old one rather than a
+        # chmod or chown by path, which a link planted in the meantime could redirect. The
+        # temporary file gets its metadata before its first byte; lchown and lsetfilecon never
+        # follow a link, and the mode is already set through the open descriptor.
+        write_atomically(
+            target,
+            data,
+            mode=file_args["mode"],
+            prepare=lambda temporary: module.set_fs_attributes_if_different({**file_args, "path": temporary}, True, expand=False),
+        )
+    warn_about_the_directory(module, target, owner_uid=_owner_uid(target, st, module.check_mode))
+    return {"changed": changed, "path": path, "format": fmt, "mode": format_mode(file_args["mode"]), "created": st is None}
+
+
+def _owner_uid(target: str, before: os.stat_result | None, check_mode: bool) -> int:
+    if not check_mode:
+        return os.lstat(target).st_uid
+    return before.st_uid if before is not None else os.geteuid()
+
+
+def warn_about_the_directory(module: AnsibleModule, target: str, *, owner_uid: int) -> None:
+    directory = os.path.dirname(target)
+    who = others_who_can_replace(directory, owner_uid=owner_uid)
+    if who is not None:
+        module.warn(
+            f"{directory}, the directory of path {target}, can be written by {who}, who can replace"
+            " or remove the file at any time; keep secrets in a directory that only root and the"
+            " file's owner can write"
+        )
 
 
 def main() -> None:
@@ -391,12 +354,15 @@ def main() -> None:
         mutually_exclusive=[("value", "content")],
         required_if=[("format", "content", ["content"])] + _needs_value(),
         supports_check_mode=True,
+        add_file_common_args=True,
     )
     path, fmt = module.params["path"], module.params["format"]
     try:
         result = ensure_file(module)
     except TokenFileError as exc:
         module.fail_json(msg=exc.message, path=path, format=fmt)
+    except FileTargetError as exc:
+        module.fail_json(msg=str(exc), path=path, format=fmt)
     except OSError as exc:
         # strerror and the file name only: never str() of anything that saw the content.
         reason = exc.strerror or type(exc).__name__

@@ -24,7 +24,7 @@ import yaml
 
 from ansible._internal._datatag._tags import Origin, TrustedAsTemplate
 from ansible.errors import AnsibleActionFail
-from ansible.parsing.vault import VaultLib, VaultSecret
+from ansible.parsing.vault import VaultLib, VaultSecret, VaultSecretsContext
 
 from ansible_collections.telenor.oauth.plugins.action import token_vault
 from ansible_collections.telenor.oauth.plugins.action.token_vault import (
@@ -36,15 +36,11 @@ from ansible_collections.telenor.oauth.plugins.action.token_vault import (
     encrypt,
     ensure_vault_file,
     header_label,
-    parse_mode,
     plain_data,
-    plan,
     read_existing,
-    render_yaml,
-    resolve_path,
     same_data,
     select_secret,
-    write_atomically,
+    vault_payload,
 )
 from ansible_collections.telenor.oauth.plugins.modules import token_vault as token_vault_docs
 
@@ -101,10 +97,6 @@ def test_argument_spec_matches_the_documented_options():
         assert doc.get("default") == spec.get("default"), name
 
 
-def test_content_is_no_log():
-    assert ARGUMENT_SPEC["content"]["no_log"] is True
-
-
 # --- serialisation ----------------------------------------------------------------------
 
 
@@ -125,54 +117,40 @@ def test_plain_data_stores_what_json_cannot_hold_as_strings():
     assert plain_data({"when": when, "ids": (1, 2)}) == {"when": "2026-01-02 03:04:05", "ids": [1, 2]}
 
 
-def test_render_yaml_is_block_style_with_sorted_keys():
-    assert render_yaml({"b": [1], "a": {"y": None, "x": "2026-01-01"}}) == (
+def test_vault_payload_is_block_style_with_sorted_keys():
+    assert vault_payload({"b": [1], "a": {"y": None, "x": "2026-01-01"}}) == (
         b"a:\n  x: '2026-01-01'\n  y: null\nb:\n- 1\n"
     )
 
 
-def test_render_yaml_round_trips_the_record():
-    assert yaml.safe_load(render_yaml(RECORD)) == RECORD
+def test_vault_payload_round_trips_the_record():
+    assert yaml.safe_load(vault_payload(RECORD)) == RECORD
 
 
 @pytest.mark.parametrize(
     ("stored", "expected"),
     [
-        pytest.param(render_yaml(RECORD), True, id="identical"),
+        pytest.param(vault_payload(RECORD), True, id="identical"),
         pytest.param(b"{expires_in: 3599, access_token: '" + TOKEN.encode() + b"', token_type: Bearer,"
                      b" expires_at: 1795000000, scope: ~, authorization: 'Bearer " + TOKEN.encode() + b"'}",
                      True, id="same-data-other-layout"),
-        pytest.param(render_yaml({**RECORD, "expires_in": 10}), False, id="other-value"),
-        pytest.param(render_yaml({**RECORD, "extra": 1}), False, id="extra-key"),
-        pytest.param(render_yaml({**RECORD, "expires_in": "3599"}), False, id="string-not-int"),
+        pytest.param(vault_payload({**RECORD, "expires_in": 10}), False, id="other-value"),
+        pytest.param(vault_payload({**RECORD, "extra": 1}), False, id="extra-key"),
+        pytest.param(vault_payload({**RECORD, "expires_in": "3599"}), False, id="string-not-int"),
         pytest.param(b"a: [unclosed", False, id="not-yaml"),
         pytest.param(b"- a list\n", False, id="not-a-mapping"),
         pytest.param(b"", False, id="empty"),
     ],
 )
 def test_same_data(stored, expected):
-    assert same_data(stored, render_yaml(RECORD)) is expected
+    assert same_data(stored, vault_payload(RECORD)) is expected
 
 
 def test_same_data_tells_true_from_one():
-    assert not same_data(render_yaml({"a": 1}), render_yaml({"a": True}))
+    assert not same_data(vault_payload({"a": 1}), vault_payload({"a": True}))
 
 
 # --- options ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("mode", "expected"),
-    [("0600", 0o600), ("600", 0o600), ("0o640", 0o640), (" 0644 ", 0o644), (0o600, 0o600), (384, 0o600), ("0", 0)],
-)
-def test_parse_mode(mode, expected):
-    assert parse_mode(mode) == expected
-
-
-@pytest.mark.parametrize("mode", ["u=rw", "0800", "", "rw-------", "017777", 0o10000, -1, True, 1.5, None])
-def test_parse_mode_rejects(mode):
-    with pytest.raises(TokenVaultError, match="mode"):
-        parse_mode(mode)
 
 
 def test_select_secret_defaults_to_the_runs_first_secret(secrets, default_secret):
@@ -205,29 +183,31 @@ def test_header_label(vault_id, label):
     assert header_label(vault_id) == label
 
 
-def test_resolve_path_requires_an_absolute_path():
-    with pytest.raises(TokenVaultError, match="must be absolute"):
-        resolve_path("token.vault")
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        pytest.param("token.vault", "must be absolute", id="relative"),
+        pytest.param("{tmp}/missing/token.vault", "does not exist", id="no-directory"),
+        pytest.param("{tmp}", "is a directory", id="directory"),
+        pytest.param("{tmp}/token.vault", "mode must be", id="bad-mode"),
+    ],
+)
+def test_ensure_refuses_a_path_or_mode_it_cannot_write(tmp_path, secrets, path, message):
+    with pytest.raises(TokenVaultError, match=message):
+        ensure_vault_file(path.format(tmp=tmp_path), RECORD, secrets=secrets, mode="0800" if "mode" in message else "0600")
+    assert os.listdir(tmp_path) == []
 
 
-def test_resolve_path_requires_the_directory(tmp_path):
-    with pytest.raises(TokenVaultError, match="does not exist"):
-        resolve_path(str(tmp_path / "missing" / "token.vault"))
-
-
-def test_resolve_path_refuses_a_directory(tmp_path):
-    with pytest.raises(TokenVaultError, match="is a directory"):
-        resolve_path(str(tmp_path))
-
-
-def test_resolve_path_follows_a_symlink(tmp_path):
+def test_ensure_writes_the_file_a_symlink_points_to_as_ansible_vault_does(tmp_path, secrets):
     (tmp_path / "real").mkdir()
     link = tmp_path / "token.vault"
     link.symlink_to(tmp_path / "real" / "token.vault")
-    assert resolve_path(str(link)) == str(tmp_path / "real" / "token.vault")
+    assert ensure_vault_file(str(link), RECORD, secrets=secrets)["changed"] is True
+    assert link.is_symlink()
+    assert yaml.safe_load(decrypt(tmp_path / "real" / "token.vault", DEFAULT_PASSWORD)) == RECORD
 
 
-# --- reading, planning, encrypting ------------------------------------------------------
+# --- reading and encrypting ------------------------------------------------------
 
 
 def test_read_existing_without_a_file(tmp_path, secrets):
@@ -253,30 +233,10 @@ def test_read_existing_refuses_a_file_that_is_not_a_vault(tmp_path, secrets):
 
 def test_read_existing_refuses_a_vault_of_another_secret(tmp_path, secrets):
     path = tmp_path / "token.vault"
-    path.write_bytes(encrypt(render_yaml(RECORD), vault_id="default", secret=VaultSecret(b"someone else's")))
+    path.write_bytes(encrypt(vault_payload(RECORD), vault_id="default", secret=VaultSecret(b"someone else's")))
     with pytest.raises(TokenVaultError, match="none of this run's vault secrets decrypts") as caught:
         read_existing(str(path), secrets)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
-
-
-@pytest.mark.parametrize(
-    ("existing_kwargs", "expected"),
-    [
-        pytest.param(None, (True, True, False), id="no-file"),
-        pytest.param({}, (False, False, False), id="current"),
-        pytest.param({"mode": 0o644}, (True, False, True), id="mode-only"),
-        pytest.param({"plaintext": render_yaml({"a": 1})}, (True, True, False), id="other-data"),
-        pytest.param({"label": "prod"}, (True, True, False), id="other-label"),
-        pytest.param({"secret": VaultSecret(b"x")}, (True, True, False), id="other-secret"),
-    ],
-)
-def test_plan(existing_kwargs, expected, default_secret):
-    existing = None
-    if existing_kwargs is not None:
-        fields = {"plaintext": render_yaml(RECORD), "secret": default_secret, "label": "default", "mode": 0o600}
-        existing = ExistingVaultFile(**{**fields, **existing_kwargs})
-    outcome = plan(existing, rendered=render_yaml(RECORD), vault_id="default", secret=default_secret, mode=0o600)
-    assert (outcome.changed, outcome.write, outcome.chmod) == expected
 
 
 @pytest.mark.parametrize(("vault_id", "header"), [("default", b"$ANSIBLE_VAULT;1.1;AES256\n"), ("prod", b"$ANSIBLE_VAULT;1.2;AES256;prod\n")])
@@ -284,60 +244,6 @@ def test_encrypt_labels_ids_other_than_default(vault_id, header, prod_secret):
     vaulttext = encrypt(b"a: 1\n", vault_id=vault_id, secret=prod_secret)
     assert vaulttext.startswith(header)
     assert VaultLib([("x", VaultSecret(PROD_PASSWORD))]).decrypt(vaulttext) == b"a: 1\n"
-
-
-# --- writing --------------------------------------------------------------------------
-
-
-def test_write_atomically_sets_the_mode_whatever_the_umask(tmp_path):
-    path = tmp_path / "token.vault"
-    previous = os.umask(0o077)
-    try:
-        write_atomically(str(path), b"data", mode=0o644)
-    finally:
-        os.umask(previous)
-    assert path.read_bytes() == b"data" and file_mode(path) == 0o644
-    assert os.listdir(tmp_path) == ["token.vault"]
-
-
-def test_write_atomically_never_creates_the_file_readable_by_others(tmp_path, monkeypatch):
-    modes_at_write = []
-    real_fchmod = os.fchmod
-
-    def fchmod(fd, mode):
-        modes_at_write.append(stat.S_IMODE(os.fstat(fd).st_mode))
-        real_fchmod(fd, mode)
-
-    monkeypatch.setattr(token_vault.os, "fchmod", fchmod)
-    write_atomically(str(tmp_path / "token.vault"), b"data", mode=0o600)
-    assert modes_at_write == [0o600]
-
-
-def test_write_atomically_keeps_the_old_file_on_error(tmp_path, monkeypatch):
-    path = tmp_path / "token.vault"
-    path.write_bytes(b"old")
-
-    def failing_replace(src, dst):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(token_vault.os, "replace", failing_replace)
-    with pytest.raises(TokenVaultError, match="No space left on device"):
-        write_atomically(str(path), b"new", mode=0o600)
-    assert path.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["token.vault"]
-
-
-def test_write_atomically_reports_an_unwritable_directory(tmp_path):
-    directory = tmp_path / "ro"
-    directory.mkdir()
-    directory.chmod(0o500)
-    try:
-        if os.access(directory, os.W_OK):
-            pytest.skip("running as a user that may write anywhere")
-        with pytest.raises(TokenVaultError, match="Could not create a file next to path"):
-            write_atomically(str(directory / "token.vault"), b"new", mode=0o600)
-    finally:
-        directory.chmod(0o700)
 
 
 # --- the whole operation ------------------------------------------------------------------
@@ -409,6 +315,28 @@ def test_ensure_leaves_a_vault_of_another_secret_untouched(tmp_path, secrets):
     assert path.read_bytes() == before
 
 
+def test_ensure_keeps_the_old_file_when_the_write_fails(tmp_path, secrets, monkeypatch):
+    path = tmp_path / "token.vault"
+    ensure_vault_file(str(path), RECORD, secrets=secrets)
+    before = path.read_bytes()
+
+    def failing_replace(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(TokenVaultError, match=f"Could not write path {path}: No space left on device"):
+        ensure_vault_file(str(path), {"a": 1}, secrets=secrets)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["token.vault"]
+
+
+def test_ensure_rewrites_a_payload_nested_too_deeply_to_compare(tmp_path, secrets):
+    path = tmp_path / "token.vault"
+    path.write_bytes(encrypt(b"a: " + b"[" * 20_000 + b"]" * 20_000 + b"\n", vault_id="default", secret=secrets[0][1]))
+    assert ensure_vault_file(str(path), RECORD, secrets=secrets)["changed"] is True
+    assert yaml.safe_load(decrypt(path, DEFAULT_PASSWORD)) == RECORD
+
+
 def test_ensure_without_secrets_fails_before_touching_anything(tmp_path):
     path = tmp_path / "token.vault"
     with pytest.raises(TokenVaultError, match="needs a vault secret"):
@@ -419,14 +347,21 @@ def test_ensure_without_secrets_fails_before_touching_anything(tmp_path):
 # --- the action plugin's run() with stand-ins for the task executor's objects --------------
 
 
-def make_action(args: dict, secrets: list, *, check_mode: bool = False) -> ActionModule:
-    task = SimpleNamespace(args=args, check_mode=check_mode, async_val=0, action="telenor.oauth.token_vault")
-    connection = SimpleNamespace(_shell=SimpleNamespace(tmpdir=None))
-    loader = SimpleNamespace(_vault=VaultLib(secrets))
-    return ActionModule(task, connection, play_context=None, loader=loader, templar=None, shared_loader_obj=None)
+@pytest.fixture
+def make_action(monkeypatch):
+    """An ActionModule for these task args, in a run whose CLI loaded these vault secrets."""
+
+    def _make_action(args: dict, secrets: list, *, check_mode: bool = False) -> ActionModule:
+        # What ansible-playbook's CLI initialises once per run, and its workers inherit.
+        monkeypatch.setattr(VaultSecretsContext, "current", classmethod(lambda cls, optional=False: VaultSecretsContext(secrets)))
+        task = SimpleNamespace(args=args, check_mode=check_mode, async_val=0, action="telenor.oauth.token_vault")
+        connection = SimpleNamespace(_shell=SimpleNamespace(tmpdir=None))
+        return ActionModule(task, connection, play_context=None, loader=None, templar=None, shared_loader_obj=None)
+
+    return _make_action
 
 
-def test_run_writes_and_returns_only_the_documented_keys(tmp_path, secrets):
+def test_run_writes_and_returns_only_the_documented_keys(make_action, tmp_path, secrets):
     path = tmp_path / "token.vault"
     content = {**RECORD, "fetched": datetime.datetime(2026, 1, 2, 3, 4, 5)}
     result = make_action({"path": str(path), "content": content, "vault_id": "prod"}, secrets).run(task_vars={})
@@ -434,18 +369,18 @@ def test_run_writes_and_returns_only_the_documented_keys(tmp_path, secrets):
     assert yaml.safe_load(decrypt(path, PROD_PASSWORD)) == {**RECORD, "fetched": "2026-01-02 03:04:05"}
 
 
-def test_run_expands_the_home_directory(tmp_path, secrets, monkeypatch):
+def test_run_expands_the_home_directory(make_action, tmp_path, secrets, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     result = make_action({"path": "~/token.vault", "content": RECORD}, secrets).run(task_vars={})
     assert result["path"] == str(tmp_path / "token.vault") and (tmp_path / "token.vault").exists()
 
 
-def test_run_reports_failures_as_a_failed_result(tmp_path):
+def test_run_reports_failures_as_a_failed_result(make_action, tmp_path):
     result = make_action({"path": str(tmp_path / "token.vault"), "content": RECORD}, []).run(task_vars={})
     assert result == {"failed": True, "changed": False, "msg": NO_SECRET_MESSAGE}
 
 
-def test_run_uses_the_configured_encrypt_identity(tmp_path, secrets, monkeypatch):
+def test_run_uses_the_configured_encrypt_identity(make_action, tmp_path, secrets, monkeypatch):
     monkeypatch.setattr(token_vault.C, "DEFAULT_VAULT_ENCRYPT_IDENTITY", "prod")
     result = make_action({"path": str(tmp_path / "token.vault"), "content": RECORD}, secrets).run(task_vars={})
     assert result["vault_id"] == "prod"
@@ -454,7 +389,7 @@ def test_run_uses_the_configured_encrypt_identity(tmp_path, secrets, monkeypatch
     assert result["failed"] and "vault_encrypt_identity" in result["msg"] and "'staging'" in result["msg"]
 
 
-def test_run_check_mode(tmp_path, secrets):
+def test_run_check_mode(make_action, tmp_path, secrets):
     path = tmp_path / "token.vault"
     result = make_action({"path": str(path), "content": RECORD}, secrets, check_mode=True).run(task_vars={})
     assert result["changed"] is True and not path.exists()
@@ -469,7 +404,7 @@ def test_run_check_mode(tmp_path, secrets):
         pytest.param({"path": "/tmp/x", "content": RECORD, "owner": "root"}, "Unsupported parameters", id="unknown-option"),
     ],
 )
-def test_run_validates_the_arguments(args, message, secrets):
+def test_run_validates_the_arguments(make_action, args, message, secrets):
     with pytest.raises(AnsibleActionFail, match=message) as caught:
         make_action(args, secrets).run(task_vars={})
     assert TOKEN not in caught.value.message
@@ -572,7 +507,7 @@ def test_playbook_writes_a_vault_file_that_ansible_vault_reads(playbook):
     assert TOKEN.encode() not in playbook.vault_file.read_bytes()
     viewed = playbook.view(playbook.default_password)
     assert viewed.returncode == 0, viewed.stderr
-    assert viewed.stdout == render_yaml(RECORD).decode()
+    assert viewed.stdout == vault_payload(RECORD).decode()
     assert yaml.safe_load(viewed.stdout) == RECORD
 
     before = playbook.vault_file.read_bytes()

@@ -1,0 +1,161 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This file is private to the telenor.oauth collection; it is not a public API.
+
+"""The one writer of private files: token_file, the token_vault action and the token cache.
+
+A temporary file is created next to the target (O_CREAT|O_EXCL|O_NOFOLLOW, 0600), gets its final
+mode and metadata before its first byte, is fsynced and renamed over the target (rename(2)
+replaces a link, never follows it), and the directory is fsynced. Every call goes through a
+descriptor of the directory, so that a directory swapped for a link half-way cannot redirect it.
+Standard library only, Python 3.8+.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+import typing as t
+from contextlib import suppress
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+
+class FileTargetError(ValueError):
+    """The target cannot be written safely; the message names the path, never any content."""
+
+
+def parse_mode(mode: t.Any) -> int:
+    """The bits of a mode option: an octal string, or an int taken as is (as ansible.builtin.file does)."""
+    if isinstance(mode, int) and not isinstance(mode, bool):
+        value = mode
+    elif isinstance(mode, str) and mode.strip():
+        text = mode.strip()
+        text = text[2:] if text[:2].lower() == "0o" else text
+        if any(char not in "01234567" for char in text):
+            raise FileTargetError(f"mode must be an octal string such as '0600' or an integer, not {mode!r}")
+        value = int(text, 8)
+    else:
+        raise FileTargetError(f"mode must be an octal string such as '0600' or an integer, not {type(mode).__name__}")
+    if not 0 <= value <= 0o7777:
+        raise FileTargetError(f"mode {mode!r} is not between 0000 and 7777 (octal)")
+    return value
+
+
+def target_path(path: str, *, follow_symlinks: bool = False) -> str:
+    """``path`` checked for writing; a link there is refused, or with ``follow_symlinks`` resolved (as ansible-vault does)."""
+    if not os.path.isabs(path):
+        raise FileTargetError(f"path must be absolute, got {path!r}")
+    target = os.path.realpath(path) if follow_symlinks else os.path.normpath(path)
+    if os.path.islink(target):
+        raise FileTargetError(
+            f"path {path} is a symbolic link; refusing to write through it (the link could point"
+            " anywhere): remove the link, or give the path of the file itself"
+        )
+    if os.path.isdir(target):
+        raise FileTargetError(f"path {path} is a directory")
+    directory = os.path.dirname(target)
+    if not os.path.isdir(directory):
+        raise FileTargetError(f"the directory of path {path} ({directory}) does not exist")
+    return target
+
+
+def _open_directory(directory: str) -> int:
+    return os.open(directory, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+
+
+def read_regular_file(path: str, *, limit: int | None = None) -> tuple[bytes, os.stat_result] | None:
+    """The bytes and stat of the regular file at ``path``, or None when there is none.
+
+    O_NOFOLLOW, O_NONBLOCK (a planted FIFO cannot hang the run), and checked on the descriptor.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise FileTargetError(f"path {path} is a symbolic link; refusing to read or write through it") from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise FileTargetError(f"path {path} exists and is not a regular file")
+        return handle.read(-1 if limit is None else limit), info
+
+
+def others_who_can_replace(directory: str, *, owner_uid: int) -> str | None:
+    """Who, besides root and the file's owner, can replace files in ``directory``; None if nobody."""
+    info = os.stat(directory)
+    if info.st_uid not in (0, owner_uid):
+        return f"its owner (uid {info.st_uid})"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+        return "everyone" if info.st_mode & stat.S_IWOTH else f"its group (gid {info.st_gid})"
+    return None
+
+
+def write_atomically(
+    path: str,
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    prepare: t.Callable[[str], None] | None = None,
+) -> None:
+    """Replace ``path`` with ``data``; on any failure the old file is left as it was.
+
+    ``prepare(temporary_path)`` runs after the mode is set, before the first byte (owner, SELinux
+    label...). It must not follow links; that the file is still ours afterwards is checked here.
+    """
+    directory, name = os.path.split(path)
+    dir_fd = _open_directory(directory)
+    try:
+        temporary = f".{name}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600, dir_fd=dir_fd)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                os.fchmod(fd, mode)  # 0600 & umask until now, and nothing written yet
+                if prepare is not None:
+                    prepare(os.path.join(directory, temporary))
+                    _check_still_ours(fd, temporary, dir_fd=dir_fd, path=path)
+                handle.write(data)
+                handle.flush()
+                os.fsync(fd)
+            os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(temporary, dir_fd=dir_fd)
+            raise
+        _fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _check_still_ours(fd: int, temporary: str, *, dir_fd: int, path: str) -> None:
+    ours, there = os.fstat(fd), os.stat(temporary, dir_fd=dir_fd, follow_symlinks=False)
+    if (ours.st_dev, ours.st_ino) != (there.st_dev, there.st_ino):
+        raise FileTargetError(
+            f"the temporary file for path {path} was replaced by someone else while it was being"
+            " prepared; nothing was written"
+        )
+
+
+def fsync_directory(directory: str) -> None:
+    """Make renames and unlinks in ``directory`` durable, where the file system can."""
+    with suppress(OSError):
+        dir_fd = _open_directory(directory)
+        try:
+            _fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _fsync(dir_fd: int) -> None:
+    # Some file systems cannot fsync a directory; the rename has happened all the same.
+    with suppress(OSError):
+        os.fsync(dir_fd)

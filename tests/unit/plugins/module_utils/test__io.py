@@ -1,0 +1,262 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The one writer of private files, used by token_file, the token_vault action and the cache."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+
+import pytest
+
+from ansible_collections.telenor.oauth.plugins.module_utils import _io
+from ansible_collections.telenor.oauth.plugins.module_utils._io import (
+    FileTargetError,
+    fsync_directory,
+    others_who_can_replace,
+    parse_mode,
+    read_regular_file,
+    target_path,
+    write_atomically,
+)
+
+SECRET = b"io-secret-7Hq2-never-elsewhere"
+NOBODY = 65534
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="changing owners needs root")
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def _fingerprint(path) -> tuple:
+    info = os.lstat(path)
+    with open(path, "rb") as handle:
+        return handle.read(), info.st_ino, info.st_mode, info.st_uid, info.st_gid, info.st_mtime_ns
+
+
+@pytest.fixture
+def decoy(tmp_path):
+    """A stand-in for /etc/passwd, outside the directory written to."""
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    path = outside / "passwd"
+    path.write_bytes(b"root:x:0:0:root:/root:/bin/sh\n")
+    path.chmod(0o644)
+    return path
+
+
+# --- modes ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "bits"),
+    [("0600", 0o600), ("640", 0o640), ("0o440", 0o440), (" 0644 ", 0o644), ("04750", 0o4750), ("0", 0), (0o640, 0o640), (384, 0o600)],
+)
+def test_parse_mode_reads_octal_strings_and_takes_ints_as_they_are(mode, bits):
+    assert parse_mode(mode) == bits
+
+
+@pytest.mark.parametrize("mode", ["u=rw", "0800", "", "rw-------", "017777", "12345", 0o10000, -1, True, 1.5, None])
+def test_parse_mode_refuses_the_rest(mode):
+    with pytest.raises(FileTargetError, match="^mode "):
+        parse_mode(mode)
+
+
+# --- the target -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        pytest.param("token", "path must be absolute, got 'token'", id="relative"),
+        pytest.param("{tmp}/missing/token", "the directory of path {tmp}/missing/token ({tmp}/missing) does not exist", id="no-directory"),
+        pytest.param("{tmp}", "path {tmp} is a directory", id="directory"),
+    ],
+)
+def test_target_path_refuses_what_cannot_be_written(tmp_path, path, message):
+    with pytest.raises(FileTargetError) as caught:
+        target_path(path.format(tmp=tmp_path))
+    assert str(caught.value) == message.format(tmp=tmp_path)
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+def test_target_path_refuses_a_symlink_unless_told_to_follow_it(tmp_path, decoy, dangling):
+    link = tmp_path / "app.env"
+    link.symlink_to(tmp_path / "etc" / "absent" if dangling else decoy)
+    with pytest.raises(FileTargetError, match=f"path {link} is a symbolic link; refusing to write through it"):
+        target_path(str(link))
+    if not dangling:
+        assert target_path(str(link), follow_symlinks=True) == str(decoy)
+
+
+def test_read_regular_file(tmp_path):
+    path = tmp_path / "token"
+    assert read_regular_file(str(path)) is None
+    path.write_bytes(SECRET)
+    data, info = read_regular_file(str(path))
+    assert data == SECRET and info.st_ino == os.stat(path).st_ino
+
+
+def test_read_regular_file_never_follows_a_link(tmp_path, decoy):
+    link = tmp_path / "app.env"
+    link.symlink_to(decoy)
+    with pytest.raises(FileTargetError, match="is a symbolic link"):
+        read_regular_file(str(link))
+
+
+def test_read_regular_file_refuses_a_fifo_without_blocking_on_it(tmp_path):
+    fifo = tmp_path / "app.env"
+    os.mkfifo(fifo)
+    with pytest.raises(FileTargetError, match="exists and is not a regular file"):
+        read_regular_file(str(fifo))
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o644, 0o400])
+def test_the_file_has_its_mode_before_its_first_byte_whatever_the_umask(tmp_path, mode):
+    path = tmp_path / "token"
+    seen = {}
+
+    def prepare(temporary):
+        info = os.lstat(temporary)
+        seen.update(size=info.st_size, mode=stat.S_IMODE(info.st_mode), name=os.path.basename(temporary))
+
+    previous = os.umask(0o077)
+    try:
+        write_atomically(str(path), SECRET, mode=mode, prepare=prepare)
+    finally:
+        os.umask(previous)
+    assert seen["size"] == 0 and seen["mode"] == mode
+    assert seen["name"].startswith(".token.") and seen["name"].endswith(".tmp")
+    assert path.read_bytes() == SECRET and _mode(path) == mode
+    assert os.listdir(tmp_path) == ["token"]
+
+
+def test_a_file_created_for_the_write_is_never_readable_by_others(tmp_path, monkeypatch):
+    created_modes = []
+    real_open = os.open
+
+    def spy_open(name, flags, mode=0o777, **kwargs):
+        fd = real_open(name, flags, mode, **kwargs)
+        if flags & os.O_CREAT:
+            created_modes.append((stat.S_IMODE(os.fstat(fd).st_mode), flags))
+        return fd
+
+    monkeypatch.setattr(os, "open", spy_open)
+    write_atomically(str(tmp_path / "token"), SECRET, mode=0o644)
+    ((created_mode, flags),) = created_modes
+    assert created_mode & 0o077 == 0
+    assert flags & os.O_EXCL and flags & os.O_NOFOLLOW
+
+
+@pytest.mark.parametrize("fail_at", ["fsync", "replace"])
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path, monkeypatch, fail_at):
+    path = tmp_path / "token"
+    path.write_bytes(b"old")
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, fail_at, fail)
+    with pytest.raises(OSError, match="No space left on device"):
+        write_atomically(str(path), SECRET)
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["token"]
+
+
+def test_a_link_planted_at_the_path_is_replaced_not_written_through(tmp_path, decoy):
+    # What happens when a link appears after every check: rename(2) replaces the link itself.
+    before = _fingerprint(decoy)
+    link = tmp_path / "app.env"
+    link.symlink_to(decoy)
+    write_atomically(str(link), SECRET, mode=0o600)
+    assert not link.is_symlink() and link.read_bytes() == SECRET
+    assert _fingerprint(decoy) == before
+
+
+def test_a_link_planted_at_the_temporary_name_is_never_opened(tmp_path, decoy, monkeypatch):
+    before = _fingerprint(decoy)
+    monkeypatch.setattr(_io.secrets, "token_hex", lambda nbytes: "guessed")
+    (tmp_path / ".app.env.guessed.tmp").symlink_to(decoy)
+    with pytest.raises(FileExistsError):
+        write_atomically(str(tmp_path / "app.env"), SECRET)
+    assert _fingerprint(decoy) == before
+    assert not (tmp_path / "app.env").exists()
+
+
+def test_a_temporary_file_swapped_while_being_prepared_is_never_written(tmp_path, decoy):
+    before = _fingerprint(decoy)
+
+    def swap(temporary):  # the directory's owner, racing
+        os.unlink(temporary)
+        os.symlink(decoy, temporary)
+
+    with pytest.raises(FileTargetError, match="was replaced by someone else while it was being prepared"):
+        write_atomically(str(tmp_path / "app.env"), SECRET, prepare=swap)
+    assert _fingerprint(decoy) == before
+    assert sorted(os.listdir(tmp_path)) == ["etc"]
+
+
+def test_a_directory_swapped_for_a_link_mid_way_does_not_redirect_the_write(tmp_path, decoy):
+    service = tmp_path / "service"
+    service.mkdir()
+    moved = tmp_path / "moved"
+    before = _fingerprint(decoy)
+
+    def swap_directory(temporary):
+        os.rename(service, moved)
+        os.symlink(decoy.parent, service)
+
+    write_atomically(str(service / "passwd"), SECRET, prepare=swap_directory)
+    assert _fingerprint(decoy) == before
+    assert (moved / "passwd").read_bytes() == SECRET
+
+
+def test_fsync_directory_of_a_missing_directory_is_no_error(tmp_path):
+    fsync_directory(str(tmp_path / "missing"))
+
+
+def test_concurrent_writers_never_leave_a_partial_file(tmp_path):
+    path = tmp_path / "token"
+    payloads = [bytes([65 + n]) * 200_000 for n in range(4)]
+
+    def writer(payload):
+        for dummy in range(10):
+            write_atomically(str(path), payload)
+
+    threads = [threading.Thread(target=writer, args=(payload,)) for payload in payloads]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert path.read_bytes() in payloads
+    assert os.listdir(tmp_path) == ["token"]
+
+
+# --- who else can replace the file ---------------------------------------------------------
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("dir_uid", "dir_mode", "owner_uid", "who"),
+    [
+        pytest.param(0, 0o755, 0, None, id="root-0755"),
+        pytest.param(0, 0o1777, 0, None, id="root-sticky-1777"),
+        pytest.param(NOBODY, 0o755, NOBODY, None, id="owned-by-the-files-owner"),
+        pytest.param(NOBODY, 0o755, 0, "its owner (uid 65534)", id="owned-by-another-user"),
+        pytest.param(0, 0o775, 0, "its group (gid 0)", id="group-writable"),
+        pytest.param(0, 0o777, 0, "everyone", id="world-writable"),
+    ],
+)
+def test_others_who_can_replace(tmp_path, dir_uid, dir_mode, owner_uid, who):
+    directory = tmp_path / "service"
+    directory.mkdir()
+    os.chown(directory, dir_uid, 0)
+    directory.chmod(dir_mode)
+    assert others_who_can_replace(str(directory), owner_uid=owner_uid) == who
