@@ -28,8 +28,8 @@ GRANT_TYPES = (CLIENT_CREDENTIALS, PASSWORD)
 
 _SYSTEM_USER = (
     "username and password are those of a company system user: the non-personal machine user that"
-    " the company's administrator creates in Min Bedrift, in its API section. A person's Connectid"
-    " or Min Bedrift login is not a system user and does not work here"
+    " the company's administrator creates in Min Bedrift, in its API section, not a person's Connectid"
+    " or Min Bedrift login (those are portal logins)"
 )
 
 # Hints whose truth depends on the grant, keyed by what went wrong rather than
