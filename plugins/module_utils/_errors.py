@@ -79,6 +79,7 @@ def grant_hint(reason: str, grant_type: str = CLIENT_CREDENTIALS) -> str:
     hints = GRANT_HINTS[reason]
     return hints.get(grant_type, hints[CLIENT_CREDENTIALS])
 
+
 # The seed's error tables (shared/seeds, "Error responses"), keyed by
 # (endpoint, HTTP status, Telenor error code): (meaning, hint or None).
 SEED_ERRORS: dict[tuple[str, int, int], tuple[str, str | None]] = {

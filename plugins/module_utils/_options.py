@@ -18,7 +18,7 @@ import typing as t
 from urllib.parse import urlsplit
 
 from ._cache import TokenCache
-from ._errors import CLIENT_CREDENTIALS, GRANT_TYPES, PASSWORD, TelenorConfigError
+from ._errors import CLIENT_CREDENTIALS, GRANT_TYPES, TelenorConfigError
 
 DEFAULT_API_URL = "https://api.telenor.no"
 DEFAULT_CACHE_DIR = "~/.cache/telenor_oauth"
