@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,6 +18,7 @@ from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET, SYSTEM_USE
 from tests.integration.targets.hardening_secrets.test_hardening_secrets import (
     VAULT_PASSWORD,
     LeakScan,
+    token_cache_class,
     vaulted_vars_file,
 )
 
@@ -82,20 +82,33 @@ def test_state_absent_revokes_a_password_grant_token(users_ansible, users_emulat
     assert stats["tokens_issued"] == 3  # first user, second user, first user's fresh one
 
 
-def test_a_refresh_keeps_the_user_and_a_refused_refresh_falls_back_to_the_password_grant(users_ansible, users_emulator):
+def _expire_cached_token(ansible, collections_path, username: str) -> None:
+    """Make the cached record of ``username`` look expired (its refresh token kept), as it
+    would be an hour later: deterministic, where waiting for a short-lived token is not."""
+    cache = token_cache_class(collections_path)(
+        str(ansible.cache_dir), api_url=ansible.emulator.url, client_id=CLIENT_ID, scope=None,
+        client_secret=CLIENT_SECRET, grant_type="password", username=username, password=SYSTEM_USERS[username])
+    with cache.locked():
+        record = cache.load()
+        assert record is not None and record.refresh_token, f"no cached token of {username} with a refresh token"
+        record.issued_at -= record.lifetime + 60
+        record.expires_at -= record.lifetime + 60
+        cache.store(record)
+
+
+def test_a_refresh_keeps_the_user_and_a_refused_refresh_falls_back_to_the_password_grant(
+        users_ansible, users_emulator, collections_path):
     inventory = users_ansible.inventory(2)
-    users_emulator.faults(expires_in=2)
     assert users_ansible.run(HERE / "lookup_user.yml", inventory=inventory, extra_vars=USERS).rc == 0
-    time.sleep(2.5)  # the cached token has expired: the next run renews it with its refresh token
+    _expire_cached_token(users_ansible, collections_path, FIRST_USER)
     run = users_ansible.run(HERE / "lookup_user.yml", inventory=inventory, extra_vars=USERS)
-    assert run.rc == 0, run.output
+    assert run.rc == 0, run.output  # the playbook checks that the refreshed token is the first user's
     assert users_emulator.stats()["token_requests_by_grant"] == {"password": 1, "refresh_token": 1}
 
-    users_emulator.reset()  # the emulator forgets every refresh token: the cached one is refused (401 code 7)
-    users_emulator.faults(expires_in=2)
-    time.sleep(2.5)
+    users_emulator.reset()  # the emulator forgets every token and refresh token
+    _expire_cached_token(users_ansible, collections_path, FIRST_USER)
     run = users_ansible.run(HERE / "lookup_user.yml", inventory=inventory, extra_vars=USERS)
-    assert run.rc == 0, run.output  # the playbook checks that the new token is the first user's
+    assert run.rc == 0, run.output  # the refresh is refused (401 code 7); the password grant's token is the user's
     assert users_emulator.stats()["token_requests_by_grant"] == {"refresh_token": 1, "password": 1}
 
 
