@@ -25,6 +25,34 @@ options:
       - It is sent only to the token endpoint, in the HTTP Basic C(Authorization) header,
         and is never written to the cache, logs or error messages.
     type: str
+  grant_type:
+    description:
+      - The OAuth2 grant to obtain tokens with. Which one an API takes is in its documentation;
+        see the collection guide "Which credentials for which API".
+      - V(client_credentials) (RFC 6749 section 4.4) authenticates the app alone, with
+        O(client_id) and O(client_secret). The Telenor Stores API takes it.
+      - V(password), the resource owner password credentials grant (RFC 6749 section 4.3),
+        also sends a company system user's O(username) and O(password). Mobile Subscription
+        Info and Mobile Subscription Order take it.
+      - Tokens of different grants and system users are cached separately.
+    type: str
+    choices: [client_credentials, password]
+    default: client_credentials
+  username:
+    description:
+      - With O(grant_type=password), the username of the company system user, the non-personal
+        machine user that your company's administrator creates in Min Bedrift, in its API section.
+      - Not a person's Connectid or Min Bedrift login.
+      - Required with O(grant_type=password); refused with O(grant_type=client_credentials).
+    type: str
+  password:
+    description:
+      - With O(grant_type=password), the password of the system user O(username). Keep it in
+        Ansible Vault.
+      - It is sent only to the token endpoint, in the request body, and is never written to the
+        cache, logs or error messages.
+      - Required with O(grant_type=password); refused with O(grant_type=client_credentials).
+    type: str
   scope:
     description:
       - Scopes to request, each as its own list item; sent space-separated.
@@ -72,14 +100,14 @@ options:
     description:
       - Directory of the token cache, shared by all forks, hosts, runs and concurrent
         C(ansible-playbook) processes of the user. Created with mode C(0700).
-      - Records are encrypted with AES-256-GCM under a key derived from O(client_secret);
-        files are mode C(0600).
+      - Records are encrypted with AES-256-GCM under a key derived from O(client_secret)
+        (and, with O(grant_type=password), from O(password) too); files are mode C(0600).
     type: path
     default: ~/.cache/telenor_oauth
 notes:
   - Proxies are taken from the usual C(HTTPS_PROXY), C(HTTP_PROXY) and C(NO_PROXY) environment variables.
   - Error messages name the HTTP status, the Telenor error code and what it means; they never
-    contain the client secret or a token.
+    contain the client secret, the system user's password or a token.
 """
 
     # Where the lookup reads each shared option from, besides its keyword arguments.
@@ -95,6 +123,21 @@ options:
       - name: TELENOR_CLIENT_SECRET
     vars:
       - name: telenor_client_secret
+  grant_type:
+    env:
+      - name: TELENOR_GRANT_TYPE
+    vars:
+      - name: telenor_grant_type
+  username:
+    env:
+      - name: TELENOR_USERNAME
+    vars:
+      - name: telenor_username
+  password:
+    env:
+      - name: TELENOR_PASSWORD
+    vars:
+      - name: telenor_password
   scope:
     env:
       - name: TELENOR_SCOPE

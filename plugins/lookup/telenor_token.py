@@ -65,6 +65,14 @@ EXAMPLES = r"""
     api_token: "{{ lookup('telenor.oauth.telenor_token', client_id=my_client_id, client_secret=my_vaulted_secret, scope=['sms']) }}"
   no_log: true
 
+- name: A token for an API that takes a company system user (the password grant)
+  ansible.builtin.uri:
+    url: https://api.telenor.no/example/v1/subscriptions
+    headers:
+      Authorization: "{{ lookup('telenor.oauth.telenor_token', grant_type='password', username=my_system_user,
+                                password=my_vaulted_system_user_password, query='authorization') }}"
+  no_log: true
+
 - name: Show how long the cached token has left (no secret in this output)
   ansible.builtin.debug:
     msg: "{{ lookup('telenor.oauth.telenor_token', query='[token_type, expires_in]') }}"

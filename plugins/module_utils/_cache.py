@@ -7,10 +7,12 @@
 """Encrypted on-disk token cache, shared by forks, hosts, runs and processes.
 
 Layout under ``cache_dir`` (mode 0700), one pair of files per identity
-(api_url, client_id, scope, secret):
+(api_url, client_id, scope, secret; with the password grant also the grant,
+the system user and its password):
 
 * ``<key>.token``: the record, AES-256-GCM encrypted with a key derived from
-  the client secret by HKDF-SHA256 (RFC 5869); mode 0600, replaced atomically.
+  the client secret (and the system user's password) by HKDF-SHA256 (RFC 5869);
+  mode 0600, replaced atomically.
 * ``<key>.lock``: an flock(2) lock file, never deleted, so that one process
   fetches while the others wait and then read what it wrote. The kernel
   releases the lock of a process that dies.
@@ -48,25 +50,45 @@ else:
 
 FORMAT_VERSION = 1
 _HKDF_INFO = b"telenor.oauth token cache v1"
+_HKDF_INFO_PASSWORD = b"telenor.oauth token cache v1 password grant"
 LOCK_TIMEOUT = 300.0
 
 
-def cache_key(*, api_url: str, client_id: str, scope: str | None, client_secret: str) -> str:
-    """File stem for an identity: a hash, so names reveal nothing."""
+def cache_key(
+    *, api_url: str, client_id: str, scope: str | None, client_secret: str,
+    grant_type: str = "client_credentials", username: str | None = None, password: str | None = None,
+) -> str:
+    """File stem for an identity: a hash, so names reveal nothing.
+
+    A password-grant identity adds the grant, the system user and a hash of its
+    password, so that two system users never share a token; a client-credentials
+    identity keeps the 1.0 key, so upgrading costs no token request.
+    """
     secret_digest = hashlib.sha256(client_secret.encode("utf-8")).hexdigest()
-    material = "\0".join(("telenor.oauth-cache-v1", api_url, client_id, scope or "", secret_digest))
+    parts = ["telenor.oauth-cache-v1", api_url, client_id, scope or "", secret_digest]
+    if grant_type != "client_credentials":
+        parts += [grant_type, username or "", hashlib.sha256((password or "").encode("utf-8")).hexdigest()]
+    material = "\0".join(parts)
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
 
 
-def _derive_key(secret: str, salt: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_HKDF_INFO).derive(secret.encode("utf-8"))
+def _derive_key(secret: str, salt: bytes, password: str | None = None) -> bytes:
+    """The record key: from the client secret, and with the password grant from the
+    system user's password too, so that neither alone opens a system user's token."""
+    material = secret.encode("utf-8")
+    info = _HKDF_INFO
+    if password is not None:
+        # Length-prefixed, so that no other (secret, password) split gives the same input.
+        material = len(material).to_bytes(4, "big") + material + password.encode("utf-8")
+        info = _HKDF_INFO_PASSWORD
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(material)
 
 
-def seal(record: TokenRecord, *, secret: str, key: str) -> bytes:
+def seal(record: TokenRecord, *, secret: str, key: str, password: str | None = None) -> bytes:
     """Encrypt a record; the file key is bound in as associated data."""
     salt = os.urandom(16)
     nonce = os.urandom(12)
-    ciphertext = AESGCM(_derive_key(secret, salt)).encrypt(nonce, record.to_json(), key.encode("ascii"))
+    ciphertext = AESGCM(_derive_key(secret, salt, password)).encrypt(nonce, record.to_json(), key.encode("ascii"))
     envelope = {
         "v": FORMAT_VERSION,
         "salt": base64.b64encode(salt).decode("ascii"),
@@ -76,7 +98,7 @@ def seal(record: TokenRecord, *, secret: str, key: str) -> bytes:
     return json.dumps(envelope).encode("ascii")
 
 
-def unseal(blob: bytes, *, secret: str, key: str) -> TokenRecord | None:
+def unseal(blob: bytes, *, secret: str, key: str, password: str | None = None) -> TokenRecord | None:
     """Decrypt a record; None for anything corrupt, foreign or unreadable."""
     try:
         envelope = json.loads(blob.decode("ascii"))
@@ -85,7 +107,7 @@ def unseal(blob: bytes, *, secret: str, key: str) -> TokenRecord | None:
         salt = base64.b64decode(envelope["salt"], validate=True)
         nonce = base64.b64decode(envelope["nonce"], validate=True)
         ciphertext = base64.b64decode(envelope["ct"], validate=True)
-        plain = AESGCM(_derive_key(secret, salt)).decrypt(nonce, ciphertext, key.encode("ascii"))
+        plain = AESGCM(_derive_key(secret, salt, password)).decrypt(nonce, ciphertext, key.encode("ascii"))
         return TokenRecord.from_json(plain)
     except (InvalidTag, ValueError, TypeError, KeyError, AttributeError, UnicodeError, RecursionError):
         return None
@@ -118,7 +140,10 @@ def _ensure_private_dir(path: str) -> None:
 class TokenCache:
     """The cache entry of one identity."""
 
-    def __init__(self, cache_dir: str, *, api_url: str, client_id: str, scope: str | None, client_secret: str) -> None:
+    def __init__(
+        self, cache_dir: str, *, api_url: str, client_id: str, scope: str | None, client_secret: str,
+        grant_type: str = "client_credentials", username: str | None = None, password: str | None = None,
+    ) -> None:
         if not HAS_CRYPTOGRAPHY:
             raise TelenorConfigError(
                 "The cryptography Python library is required for the encrypted token cache;"
@@ -126,7 +151,9 @@ class TokenCache:
             )
         self.cache_dir = cache_dir
         self._secret = client_secret
-        self.key = cache_key(api_url=api_url, client_id=client_id, scope=scope, client_secret=client_secret)
+        self._password = password if grant_type != "client_credentials" else None
+        self.key = cache_key(api_url=api_url, client_id=client_id, scope=scope, client_secret=client_secret,
+                             grant_type=grant_type, username=username, password=password)
         self.path = os.path.join(cache_dir, self.key + ".token")
         self.lock_path = os.path.join(cache_dir, self.key + ".lock")
 
@@ -140,7 +167,7 @@ class TokenCache:
                 blob = handle.read(65536)
         except OSError:
             return None
-        return unseal(blob, secret=self._secret, key=self.key)
+        return unseal(blob, secret=self._secret, key=self.key, password=self._password)
 
     @contextlib.contextmanager
     def locked(self, timeout: float = LOCK_TIMEOUT) -> t.Iterator[None]:
@@ -177,7 +204,7 @@ class TokenCache:
     def store(self, record: TokenRecord) -> None:
         """Replace the record atomically: temp file, fsync, rename. Call under the lock."""
         self._remove_stale_temps()
-        blob = seal(record, secret=self._secret, key=self.key)
+        blob = seal(record, secret=self._secret, key=self.key, password=self._password)
         try:
             _io.write_atomically(self.path, blob, mode=0o600)
         except (OSError, _io.FileTargetError) as exc:

@@ -19,7 +19,9 @@ import time
 import typing as t
 
 from ._errors import (
+    CLIENT_CREDENTIALS,
     LOGOUT_ENDPOINT,
+    PASSWORD,
     TOKEN_ENDPOINT,
     TelenorConfigError,
     TelenorTransportError,
@@ -126,6 +128,17 @@ def _transport_message(exc: Exception, action: str) -> str:
     return f"Telenor {action} failed: {why}"
 
 
+# What the portal-login check adds, true under each grant: with the password
+# grant a login does belong in the form, but only a system user's, never in client_id.
+_PORTAL_LOGIN_IS_NOT = {
+    CLIENT_CREDENTIALS: "they are not API credentials",
+    PASSWORD: (
+        "a login is never the client_id (the app's Consumer Key); the system user's login goes in"
+        " username and password"
+    ),
+}
+
+
 class TelenorClient:
     """Talks to ``{api_url}/oauth/v2/token`` and ``{api_url}/oauth/v2/logout``."""
 
@@ -140,10 +153,16 @@ class TelenorClient:
         validate_certs: bool = True,
         ca_path: str | None = None,
         sleep: t.Callable[[float], None] = time.sleep,
+        grant_type: str = CLIENT_CREDENTIALS,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.client_id = client_id
         self._client_secret = client_secret
+        self.grant_type = grant_type
+        self.username = username
+        self._password = password
         self.timeout = timeout
         self.retries = retries
         self.verify: bool | str = ca_path if (validate_certs and ca_path) else validate_certs
@@ -207,8 +226,12 @@ class TelenorClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def request_token(self, scope: str | None = None) -> TokenRecord:
-        """Obtain a new token with the client-credentials grant."""
-        data = {"grant_type": "client_credentials"}
+        """Obtain a new token with this client's grant: client credentials (RFC 6749
+        section 4.4) or a system user's password (section 4.3)."""
+        data = {"grant_type": self.grant_type}
+        if self.grant_type == PASSWORD:
+            data["username"] = self.username or ""
+            data["password"] = self._password or ""
         if scope:
             data["scope"] = scope
         return self._token_request(data, scope)
@@ -231,12 +254,12 @@ class TelenorClient:
             headers={"Accept": "application/json"},
         )
         if status != 200:
-            error = api_error(TOKEN_ENDPOINT, status, body, attempts=attempts)
+            error = api_error(TOKEN_ENDPOINT, status, body, attempts=attempts, grant_type=self.grant_type)
             looks_like = portal_login_look(self.client_id)
             if status == 401 and error.code in (1, 22) and looks_like:
                 error = type(error)(
                     f"{error.message}. The client_id looks like {looks_like}: that is how Connectid logins look,"
-                    " and they are not API credentials",
+                    f" and {_PORTAL_LOGIN_IS_NOT[self.grant_type]}",
                     status=error.status, code=error.code, attempts=error.attempts,
                 )
             raise error

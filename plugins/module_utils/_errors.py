@@ -21,16 +21,75 @@ _PORTAL_LOGIN_HINT = (
     " Min Bedrift usernames and passwords are portal logins and never work here"
 )
 
+# The two grants of the token endpoint (RFC 6749 sections 4.4 and 4.3).
+CLIENT_CREDENTIALS = "client_credentials"
+PASSWORD = "password"
+GRANT_TYPES = (CLIENT_CREDENTIALS, PASSWORD)
+
+_SYSTEM_USER = (
+    "username and password are those of a company system user: the non-personal machine user that"
+    " the company's administrator creates in Min Bedrift, in its API section, not a person's Connectid"
+    " or Min Bedrift login (those are portal logins)"
+)
+
+# Hints whose truth depends on the grant, keyed by what went wrong rather than
+# by how the server said it, so that a seed error code and an RFC 6749 section
+# 5.2 error name for the same fault can share one wording:
+# grant_hint(reason, grant_type).
+GRANT_HINTS: dict[str, dict[str, str]] = {
+    "client_rejected": {
+        CLIENT_CREDENTIALS: "check client_id: " + _PORTAL_LOGIN_HINT,
+        PASSWORD: (
+            "check client_id: it is the Consumer Key of an app under 'your apps' in the Telenor developer"
+            " portal dashboard, also with grant_type=password; the system user goes in username and password"
+        ),
+    },
+    "credentials_rejected": {
+        CLIENT_CREDENTIALS: "check client_id and client_secret: " + _PORTAL_LOGIN_HINT,
+        PASSWORD: (
+            "check the system user's username and password, and client_id and client_secret (the Consumer"
+            " Key and Consumer Secret of the app in the Telenor developer portal); " + _SYSTEM_USER
+        ),
+    },
+    "grant_not_permitted": {
+        CLIENT_CREDENTIALS: (
+            "the app may not use the client_credentials grant; ask your company's API administrator to enable"
+            " it, or, for an API that takes a system user, set grant_type=password"
+        ),
+        PASSWORD: (
+            "the app may not use the password grant; ask your company's API administrator to enable it for"
+            " the app, or, for an API that takes client credentials, leave grant_type at client_credentials"
+        ),
+    },
+    "grant_type_rejected": {
+        CLIENT_CREDENTIALS: (
+            "the collection sends grant_type=client_credentials; a proxy may be rewriting the request body"
+        ),
+        PASSWORD: "the collection sends grant_type=password; a proxy may be rewriting the request body",
+    },
+    "refresh_rejected": {
+        CLIENT_CREDENTIALS: "the refresh token was rejected; a new token is requested with the client credentials",
+        PASSWORD: "the refresh token was rejected; a new token is requested with the system user's username and password",
+    },
+}
+
+
+def grant_hint(reason: str, grant_type: str = CLIENT_CREDENTIALS) -> str:
+    """The hint for ``reason`` (a key of GRANT_HINTS) that is true under ``grant_type``."""
+    hints = GRANT_HINTS[reason]
+    return hints.get(grant_type, hints[CLIENT_CREDENTIALS])
+
+
 # The seed's error tables (shared/seeds, "Error responses"), keyed by
 # (endpoint, HTTP status, Telenor error code): (meaning, hint or None).
 SEED_ERRORS: dict[tuple[str, int, int], tuple[str, str | None]] = {
     (TOKEN_ENDPOINT, 400, 2): (
         "Missing or invalid grant_type",
-        "the collection always sends grant_type=client_credentials; a proxy may be rewriting the request body",
+        grant_hint("grant_type_rejected"),
     ),
     (TOKEN_ENDPOINT, 401, 1): (
         "Invalid client id",
-        "check client_id: " + _PORTAL_LOGIN_HINT,
+        grant_hint("client_rejected"),
     ),
     (TOKEN_ENDPOINT, 401, 4): ("Invalid authorization code", None),
     (TOKEN_ENDPOINT, 401, 5): (
@@ -43,7 +102,7 @@ SEED_ERRORS: dict[tuple[str, int, int], tuple[str, str | None]] = {
     ),
     (TOKEN_ENDPOINT, 401, 7): (
         "Invalid refresh_token",
-        "the refresh token was rejected; a new token is requested with the client credentials",
+        grant_hint("refresh_rejected"),
     ),
     (TOKEN_ENDPOINT, 401, 9): (
         "Invalid Client data",
@@ -51,11 +110,11 @@ SEED_ERRORS: dict[tuple[str, int, int], tuple[str, str | None]] = {
     ),
     (TOKEN_ENDPOINT, 401, 21): (
         "Unsufficient permissions to use requested grant_type",
-        "the app may not use the client_credentials grant; ask your company's API administrator to enable it",
+        grant_hint("grant_not_permitted"),
     ),
     (TOKEN_ENDPOINT, 401, 22): (
         "Basic Authentication failed, bad username or password.",
-        "check client_id and client_secret: " + _PORTAL_LOGIN_HINT,
+        grant_hint("credentials_rejected"),
     ),
     (TOKEN_ENDPOINT, 403, 8): (
         "Illegal or non authorized scope",
@@ -83,6 +142,16 @@ SEED_ERRORS: dict[tuple[str, int, int], tuple[str, str | None]] = {
         "Internal Server Error",
         "a fault on Telenor's side; try again later",
     ),
+}
+
+# The seed errors whose hint depends on the grant (the hints above are those of
+# client credentials, the default).
+SEED_GRANT_REASONS: dict[tuple[str, int, int], str] = {
+    (TOKEN_ENDPOINT, 400, 2): "grant_type_rejected",
+    (TOKEN_ENDPOINT, 401, 1): "client_rejected",
+    (TOKEN_ENDPOINT, 401, 7): "refresh_rejected",
+    (TOKEN_ENDPOINT, 401, 21): "grant_not_permitted",
+    (TOKEN_ENDPOINT, 401, 22): "credentials_rejected",
 }
 
 _ENDPOINT_ACTIONS = {
@@ -201,8 +270,8 @@ def telenor_error_code(body: str | bytes | None, *, endpoint: str | None = None,
     return codes[0] if codes else None
 
 
-def describe_api_error(endpoint: str, status: int, code: int | None) -> str:
-    """Return the words for an HTTP error answer of the given endpoint."""
+def describe_api_error(endpoint: str, status: int, code: int | None, *, grant_type: str = CLIENT_CREDENTIALS) -> str:
+    """Return the words for an HTTP error answer of the given endpoint, under ``grant_type``."""
     action = _ENDPOINT_ACTIONS.get(endpoint, endpoint)
     if code is None:
         text = f"Telenor {action} failed: HTTP {status} with no Telenor error code in the response"
@@ -212,6 +281,9 @@ def describe_api_error(endpoint: str, status: int, code: int | None) -> str:
             text += " (server error on Telenor's side; try again later)"
         return text
     meaning, hint = SEED_ERRORS.get((endpoint, status, code), (None, None))
+    reason = SEED_GRANT_REASONS.get((endpoint, status, code))
+    if reason is not None:
+        hint = grant_hint(reason, grant_type)
     if meaning is None:
         return f"Telenor {action} failed: HTTP {status}, Telenor error code {code} (not a code the API reference lists for this status)"
     text = f"Telenor {action} failed: HTTP {status}, Telenor error code {code}: {meaning.rstrip('.')}"
@@ -220,10 +292,13 @@ def describe_api_error(endpoint: str, status: int, code: int | None) -> str:
     return text
 
 
-def api_error(endpoint: str, status: int, body: str | bytes | None, *, attempts: int | None = None) -> TelenorAPIError:
+def api_error(
+    endpoint: str, status: int, body: str | bytes | None, *, attempts: int | None = None,
+    grant_type: str = CLIENT_CREDENTIALS,
+) -> TelenorAPIError:
     """Build the exception for an HTTP error answer; the body itself is never quoted."""
     code = telenor_error_code(body, endpoint=endpoint, status=status)
-    message = describe_api_error(endpoint, status, code)
+    message = describe_api_error(endpoint, status, code, grant_type=grant_type)
     if attempts and attempts > 1:
         message += f" (after {attempts} attempts)"
     return TelenorAPIError(message, status=status, code=code, attempts=attempts)

@@ -18,7 +18,7 @@ import typing as t
 from urllib.parse import urlsplit
 
 from ._cache import TokenCache
-from ._errors import TelenorConfigError
+from ._errors import CLIENT_CREDENTIALS, GRANT_TYPES, TelenorConfigError
 
 DEFAULT_API_URL = "https://api.telenor.no"
 DEFAULT_CACHE_DIR = "~/.cache/telenor_oauth"
@@ -33,6 +33,21 @@ _SOURCES = {
         " lookup and the service_token role) the telenor_client_secret variable, kept in Ansible Vault"
     ),
 }
+# Where the system user of the password grant is set, and what it is.
+_USER_SOURCES = {
+    "username": (
+        "the username option, the TELENOR_USERNAME environment variable, or (for the lookup) the"
+        " telenor_username variable"
+    ),
+    "password": (
+        "the password option, the TELENOR_PASSWORD environment variable, or (for the lookup) the"
+        " telenor_password variable, kept in Ansible Vault"
+    ),
+}
+_SYSTEM_USER_WORDS = (
+    "the system user that your company's administrator creates in Min Bedrift, in its API section"
+    " (a non-personal machine user, not a person's Connectid or Min Bedrift login)"
+)
 _CREDENTIAL_WORDS = {
     "client_id": "the Consumer Key of your app in the Telenor developer portal",
     "client_secret": "the Consumer Secret of your app in the Telenor developer portal",
@@ -61,7 +76,7 @@ class Settings:
     """Validated connection settings. The secret is left out of repr()."""
 
     __slots__ = ("api_url", "client_id", "client_secret", "scope", "validate_certs", "ca_path",
-                 "timeout", "retries", "min_ttl", "cache_dir")
+                 "timeout", "retries", "min_ttl", "cache_dir", "grant_type", "username", "password")
 
     def __init__(
         self,
@@ -76,6 +91,9 @@ class Settings:
         retries: int,
         min_ttl: int,
         cache_dir: str,
+        grant_type: str = CLIENT_CREDENTIALS,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.api_url = api_url
         self.client_id = client_id
@@ -87,9 +105,15 @@ class Settings:
         self.retries = retries
         self.min_ttl = min_ttl
         self.cache_dir = cache_dir
+        self.grant_type = grant_type
+        self.username = username
+        self.password = password
 
     def __repr__(self) -> str:
-        return f"Settings(api_url={self.api_url!r}, client_id={self.client_id!r}, scope={self.scope!r})"
+        return (
+            f"Settings(api_url={self.api_url!r}, client_id={self.client_id!r}, scope={self.scope!r},"
+            f" grant_type={self.grant_type!r}, username={self.username!r})"
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Settings):
@@ -109,6 +133,9 @@ class Settings:
             retries=self.retries,
             validate_certs=self.validate_certs,
             ca_path=self.ca_path,
+            grant_type=self.grant_type,
+            username=self.username,
+            password=self.password,
         )
 
     def cache(self) -> TokenCache:
@@ -118,6 +145,9 @@ class Settings:
             client_id=self.client_id,
             scope=self.scope,
             client_secret=self.client_secret,
+            grant_type=self.grant_type,
+            username=self.username,
+            password=self.password,
         )
 
 
@@ -219,6 +249,48 @@ def _credential(adapter: OptionAdapter, name: str) -> str:
     return value
 
 
+def _is_unset(value: t.Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def grant_credentials(adapter: OptionAdapter) -> tuple[str, str | None, str | None]:
+    """The grant type and, for the password grant (RFC 6749 section 4.3), the system user.
+
+    username and password belong to the password grant alone: given with client
+    credentials they would be ignored, which hides a mistake, so they are refused.
+    """
+    grant_type = adapter.get("grant_type")
+    if grant_type is None or grant_type == "":
+        grant_type = CLIENT_CREDENTIALS
+    if grant_type not in GRANT_TYPES:
+        shown = grant_type if isinstance(grant_type, str) and len(grant_type) <= 40 else type(grant_type).__name__
+        raise TelenorConfigError(
+            f"grant_type must be {' or '.join(GRANT_TYPES)}, got {shown!r} (the option grant_type,"
+            " the TELENOR_GRANT_TYPE environment variable or the telenor_grant_type variable)"
+        )
+    username, password = adapter.get("username"), adapter.get("password")
+    if grant_type == CLIENT_CREDENTIALS:
+        given = [name for name, value in (("username", username), ("password", password)) if not _is_unset(value)]
+        if given:
+            raise TelenorConfigError(
+                f"{' and '.join(given)} given with grant_type=client_credentials: username and password are"
+                " only for grant_type=password (a system user, for the APIs that need one). Set"
+                " grant_type=password, or leave username and password unset"
+            )
+        return grant_type, None, None
+    missing = [name for name, value in (("username", username), ("password", password)) if _is_unset(value)]
+    if missing:
+        raise TelenorConfigError(
+            f"grant_type=password needs {' and '.join(missing)}, and {'it is' if len(missing) == 1 else 'they are'}"
+            f" missing or empty: set {'; and '.join(_USER_SOURCES[name] for name in missing)}. They are"
+            f" {_SYSTEM_USER_WORDS}"
+        )
+    for name, value in (("username", username), ("password", password)):
+        if not isinstance(value, str):
+            raise TelenorConfigError(f"{name} must be a string")
+    return grant_type, username, password
+
+
 def _number(adapter: OptionAdapter, name: str, default: float, *, minimum: float, integer: bool) -> t.Any:
     value = adapter.get(name)
     if value is None:
@@ -241,6 +313,7 @@ def settings_from_options(adapter: OptionAdapter) -> Settings:
             f" check that client_id and client_secret are not swapped or joined where it is set: {_SOURCES['client_id']}"
         )
     client_secret = _credential(adapter, "client_secret")
+    grant_type, username, password = grant_credentials(adapter)
     timeout = _number(adapter, "timeout", 10, minimum=0.001, integer=False)
     cache_dir = adapter.get("cache_dir") or DEFAULT_CACHE_DIR
     ca_path = adapter.get("ca_path") or None
@@ -258,4 +331,7 @@ def settings_from_options(adapter: OptionAdapter) -> Settings:
         retries=_number(adapter, "retries", 3, minimum=0, integer=True),
         min_ttl=_number(adapter, "min_ttl", 300, minimum=0, integer=True),
         cache_dir=os.path.abspath(os.path.expanduser(cache_dir)),
+        grant_type=grant_type,
+        username=username,
+        password=password,
     )

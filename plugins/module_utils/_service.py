@@ -45,8 +45,9 @@ def _renew(settings: Settings, previous: TokenRecord | None, *, force: bool) -> 
         except TelenorAPIError as exc:
             # The refresh grant itself refused (seed, token endpoint): 401
             # code 7 "Invalid refresh_token", 401 code 21 grant not permitted,
-            # 400 code 2 grant unknown. Fall back to client credentials; other
-            # errors (bad credentials, server faults) would fail that too.
+            # 400 code 2 grant unknown. Fall back to the settings' own grant
+            # (client credentials, or the system user's password); other errors
+            # (bad client credentials, server faults) would fail that too.
             if (exc.status, exc.code) not in _REFRESH_REFUSED:
                 raise
     return client.request_token(settings.scope)

@@ -21,7 +21,8 @@ description:
     uses root's cache, not the one your lookups use."
   - "The result carries the token: use C(no_log: true) on every task that registers it."
   - Options fall back to the environment variables C(TELENOR_CLIENT_ID),
-    C(TELENOR_CLIENT_SECRET), C(TELENOR_API_URL), C(TELENOR_SCOPE) and
+    C(TELENOR_CLIENT_SECRET), C(TELENOR_GRANT_TYPE), C(TELENOR_USERNAME), C(TELENOR_PASSWORD),
+    C(TELENOR_API_URL), C(TELENOR_SCOPE) and
     C(TELENOR_TOKEN_CACHE_DIR) (and C(TELENOR_VALIDATE_CERTS), C(TELENOR_CA_PATH),
     C(TELENOR_TIMEOUT), C(TELENOR_RETRIES), C(TELENOR_TOKEN_MIN_TTL)) of the host the
     module runs on.
@@ -111,6 +112,28 @@ EXAMPLES = r"""
   run_once: true
   no_log: true
 
+- name: A token for an API that takes a system user (Mobile Subscription Info, for example)
+  telenor.oauth.telenor_oauth:
+    client_id: "{{ telenor_client_id }}"
+    client_secret: "{{ telenor_client_secret }}"
+    grant_type: password
+    username: "{{ telenor_username }}"
+    password: "{{ telenor_password }}"
+  delegate_to: localhost
+  run_once: true
+  register: subscription_token
+  no_log: true
+
+- name: Revoke that system user's token
+  telenor.oauth.telenor_oauth:
+    state: absent
+    grant_type: password
+    username: "{{ telenor_username }}"
+    password: "{{ telenor_password }}"
+  delegate_to: localhost
+  run_once: true
+  no_log: true
+
 - name: Credentials set once for every telenor.oauth module
   module_defaults:
     group/telenor.oauth.telenor:
@@ -188,7 +211,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.telenor.oauth.plugins.module_utils._cache import HAS_CRYPTOGRAPHY
-from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorOAuthError
+from ansible_collections.telenor.oauth.plugins.module_utils._errors import CLIENT_CREDENTIALS, GRANT_TYPES, TelenorOAuthError
 from ansible_collections.telenor.oauth.plugins.module_utils._options import (
     DEFAULT_API_URL,
     DEFAULT_CACHE_DIR,
@@ -218,6 +241,10 @@ def argument_spec() -> dict:
         "access_token": {"type": "str", "no_log": True},
         "client_id": {"type": "str", **_env("TELENOR_CLIENT_ID")},
         "client_secret": {"type": "str", "no_log": True, **_env("TELENOR_CLIENT_SECRET")},
+        "grant_type": {"type": "str", "choices": list(GRANT_TYPES), "default": CLIENT_CREDENTIALS,
+                       **_env("TELENOR_GRANT_TYPE")},
+        "username": {"type": "str", **_env("TELENOR_USERNAME")},
+        "password": {"type": "str", "no_log": True, **_env("TELENOR_PASSWORD")},
         "scope": {"type": "list", "elements": "str", **_env("TELENOR_SCOPE")},
         "api_url": {"type": "str", "default": DEFAULT_API_URL, **_env("TELENOR_API_URL")},
         "validate_certs": {"type": "bool", "default": True, **_env("TELENOR_VALIDATE_CERTS")},

@@ -46,6 +46,8 @@ URL_ENV = "TELENOR_EMULATOR_URL"
 CA_ENV = "TELENOR_EMULATOR_CA"
 
 Clients = Mapping[str, str] | Iterable[tuple[str, str]]
+# System users of the password grant: (client_id, username, password) triples.
+Users = Iterable[tuple[str, str, str]]
 
 
 class EmulatorError(RuntimeError):
@@ -136,9 +138,14 @@ class ControlClient:
         """Expire one token now, or every token; returns how many live tokens expired."""
         return self.control("POST", "expire", {} if token is None else {"token": token})["expired"]
 
-    def add_client(self, client_id: str, client_secret: str, scopes: Sequence[str] | None = None) -> None:
-        payload = {"client_id": client_id, "client_secret": client_secret,
-                   "scopes": None if scopes is None else list(scopes)}
+    def add_client(self, client_id: str, client_secret: str, scopes: Sequence[str] | None = None, *,
+                   users: Mapping[str, str] | None = None, grants: Sequence[str] | None = None) -> None:
+        payload: dict[str, Any] = {"client_id": client_id, "client_secret": client_secret,
+                                   "scopes": None if scopes is None else list(scopes)}
+        if users is not None:
+            payload["users"] = dict(users)
+        if grants is not None:
+            payload["grants"] = list(grants)
         self.control("POST", "clients", payload)
 
     def shutdown(self) -> None:
@@ -146,8 +153,13 @@ class ControlClient:
 
     # OAuth endpoints
     def request_token(self, client_id: str, client_secret: str, *, grant_type: str = "client_credentials",
-                      scope: str | None = None, refresh_token: str | None = None) -> HttpResponse:
+                      scope: str | None = None, refresh_token: str | None = None,
+                      username: str | None = None, password: str | None = None) -> HttpResponse:
         form = {"grant_type": grant_type}
+        if username is not None:
+            form["username"] = username
+        if password is not None:
+            form["password"] = password
         if scope is not None:
             form["scope"] = scope
         if refresh_token is not None:
@@ -165,6 +177,15 @@ class ControlClient:
         if resp.status in (200, 401):
             return resp.status == 200
         raise EmulatorError(f"protected resource answered {resp.status}: {resp.text}")
+
+    def token_owner(self, token: str) -> dict[str, Any] | None:
+        """What the protected resource says about a token (client_id, scope, username), None on 401."""
+        resp = self.request("GET", "/v1/protected", headers={"Authorization": f"Bearer {token}"})
+        if resp.status == 401:
+            return None
+        if resp.status != 200:
+            raise EmulatorError(f"protected resource answered {resp.status}: {resp.text}")
+        return resp.json()
 
 
 def _lower_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -184,11 +205,22 @@ def client_scopes_args(client_scopes: Mapping[str, Sequence[str]] | None) -> lis
             for arg in ("--client-scopes", f"{client_id}={','.join(scopes)}")]
 
 
+def user_args(users: Users | None) -> list[str]:
+    return [arg for client_id, username, password in (users or ())
+            for arg in ("--user", f"{client_id}:{username}:{password}")]
+
+
+def client_grants_args(client_grants: Mapping[str, Sequence[str]] | None) -> list[str]:
+    return [arg for client_id, grants in (client_grants or {}).items()
+            for arg in ("--client-grants", f"{client_id}={','.join(grants)}")]
+
+
 def server_command(*, port_file: Path, host: str = "127.0.0.1", port: int = 0, tls: bool = False,
                    cert_dir: Path | None = None, pid_file: Path | None = None, clients: Clients | None = None,
                    client_scopes: Mapping[str, Sequence[str]] | None = None, expires_in: int | None = None,
                    verbose: bool = False, extra_args: Sequence[str] = (), python: str = sys.executable,
-                   script: Path = EMULATOR_SCRIPT) -> list[str]:
+                   script: Path = EMULATOR_SCRIPT, users: Users | None = None,
+                   client_grants: Mapping[str, Sequence[str]] | None = None) -> list[str]:
     """The argv that starts the emulator with these settings."""
     command = [python, str(script), "--host", host, "--port", str(port), "--port-file", str(port_file)]
     if pid_file is not None:
@@ -196,6 +228,7 @@ def server_command(*, port_file: Path, host: str = "127.0.0.1", port: int = 0, t
     if tls:
         command += ["--tls", "--cert-dir", str(cert_dir)]
     command += client_args(clients) + client_scopes_args(client_scopes)
+    command += user_args(users) + client_grants_args(client_grants)
     if expires_in is not None:
         command += ["--expires-in", str(expires_in)]
     if verbose:
@@ -249,7 +282,8 @@ class Emulator:
     def start(self, *, tls: bool = False, clients: Clients | None = None,
               client_scopes: Mapping[str, Sequence[str]] | None = None, expires_in: int | None = None,
               extra_args: Sequence[str] = (), verbose: bool = False, workdir: str | Path | None = None,
-              timeout: float = START_TIMEOUT) -> Emulator:
+              timeout: float = START_TIMEOUT, users: Users | None = None,
+              client_grants: Mapping[str, Sequence[str]] | None = None) -> Emulator:
         """Start the emulator and wait until it listens. ``workdir`` is kept; a temporary one is removed."""
         if self.process is not None:
             raise EmulatorError("emulator already started")
@@ -262,6 +296,7 @@ class Emulator:
             port_file=port_file, host=self.host, tls=tls, cert_dir=self.workdir / "certs",
             pid_file=self.workdir / "pid", clients=clients, client_scopes=client_scopes, expires_in=expires_in,
             verbose=verbose, extra_args=extra_args, python=self.python, script=self.script,
+            users=users, client_grants=client_grants,
         )
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
@@ -304,11 +339,15 @@ class Emulator:
     def expire(self, token: str | None = None) -> int:
         return self.client.expire(token)
 
-    def add_client(self, client_id: str, client_secret: str, scopes: Sequence[str] | None = None) -> None:
-        self.client.add_client(client_id, client_secret, scopes)
+    def add_client(self, client_id: str, client_secret: str, scopes: Sequence[str] | None = None, *,
+                   users: Mapping[str, str] | None = None, grants: Sequence[str] | None = None) -> None:
+        self.client.add_client(client_id, client_secret, scopes, users=users, grants=grants)
 
     def is_token_valid(self, token: str) -> bool:
         return self.client.is_token_valid(token)
+
+    def token_owner(self, token: str) -> dict[str, Any] | None:
+        return self.client.token_owner(token)
 
     def request_token(self, client_id: str, client_secret: str, **kwargs: Any) -> HttpResponse:
         return self.client.request_token(client_id, client_secret, **kwargs)
@@ -370,7 +409,8 @@ def running_pid(state_dir: Path) -> int | None:
 
 def start_detached(state_dir: Path, *, tls: bool = False, host: str = "127.0.0.1", port: int = 0,
                    clients: Clients | None = None, client_scopes: Mapping[str, Sequence[str]] | None = None,
-                   expires_in: int | None = None, verbose: bool = False, timeout: float = START_TIMEOUT) -> str:
+                   expires_in: int | None = None, verbose: bool = False, timeout: float = START_TIMEOUT,
+                   users: Users | None = None, client_grants: Mapping[str, Sequence[str]] | None = None) -> str:
     """Start an emulator that outlives this process; write DIR/port, DIR/pid, DIR/url; return the URL."""
     state_dir.mkdir(parents=True, exist_ok=True)
     pid = running_pid(state_dir)
@@ -381,7 +421,8 @@ def start_detached(state_dir: Path, *, tls: bool = False, host: str = "127.0.0.1
     log_path = state_dir / "emulator.log"
     command = server_command(port_file=state_dir / "port", host=host, port=port, tls=tls,
                              cert_dir=state_dir / "certs", pid_file=state_dir / "pid", clients=clients,
-                             client_scopes=client_scopes, expires_in=expires_in, verbose=verbose)
+                             client_scopes=client_scopes, expires_in=expires_in, verbose=verbose,
+                             users=users, client_grants=client_grants)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
@@ -437,6 +478,14 @@ def _pair(value: str, separator: str, usage: str) -> tuple[str, str]:
     return left, right
 
 
+def _user_triple(value: str) -> tuple[str, str, str]:
+    client_id, dummy, rest = value.partition(":")
+    username, found, password = rest.partition(":")
+    if not found or not client_id or not username:
+        raise argparse.ArgumentTypeError("expected CLIENT:USERNAME:PASSWORD")  # never echo a password
+    return client_id, username, password
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Control the Telenor OAuth emulator.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -468,6 +517,10 @@ def build_parser() -> argparse.ArgumentParser:
                        type=lambda v: _pair(v, ":", "ID:SECRET"))
     start.add_argument("--client-scopes", action="append", default=[], metavar="ID=SCOPE[,SCOPE...]",
                        type=lambda v: _pair(v, "=", "ID=SCOPE[,SCOPE...]"))
+    start.add_argument("--user", action="append", default=[], metavar="CLIENT:USERNAME:PASSWORD",
+                       type=_user_triple, help="a system user of a client, for the password grant (repeatable)")
+    start.add_argument("--client-grants", action="append", default=[], metavar="ID=GRANT[,GRANT...]",
+                       type=lambda v: _pair(v, "=", "ID=GRANT[,GRANT...]"))
     start.add_argument("--expires-in", type=int)
     start.add_argument("--verbose", action="store_true")
     start.add_argument("--timeout", type=float, default=START_TIMEOUT)
@@ -481,9 +534,11 @@ def run(args: argparse.Namespace) -> Any:
     """Run one CLI command; return what to print (None prints nothing)."""
     if args.command == "start":
         scopes = {client_id: [s for s in value.split(",") if s] for client_id, value in args.client_scopes}
+        grants = {client_id: [g for g in value.split(",") if g] for client_id, value in args.client_grants}
         return start_detached(args.state_dir, tls=args.tls, host=args.host, port=args.port,
                               clients=args.client or None, client_scopes=scopes, expires_in=args.expires_in,
-                              verbose=args.verbose, timeout=args.timeout)
+                              verbose=args.verbose, timeout=args.timeout, users=args.user or None,
+                              client_grants=grants)
     if args.command == "stop":
         return None if stop_detached(args.state_dir, timeout=args.timeout) else "not running"
     client = _client_from_args(args)

@@ -3,7 +3,8 @@
 
 It follows the Telenor OAuth reference (``POST /oauth/v2/token`` with the client
 credentials grant, ``GET /oauth/v2/logout``), including every row of its error
-tables, and adds:
+tables; serves the password grant (RFC 6749 section 4.3) for clients given
+system users (``--user``); and adds:
 
 * ``GET /v1/protected``: a protected resource that proves a token works;
 * a JSON control API under ``/_emulator/`` (stats, reset, fault injection, forced
@@ -117,6 +118,9 @@ ERR_GRANT_TYPE = _row(TOKEN_ERRORS, 400, 2)
 ERR_CLIENT_ID = _row(TOKEN_ERRORS, 401, 1)
 ERR_GRANT_NOT_PERMITTED = _row(TOKEN_ERRORS, 401, 21)
 ERR_BAD_CREDENTIALS = _row(TOKEN_ERRORS, 401, 22)
+# A wrong system user (password grant): the same seed row, with the RFC 6749
+# section 5.2 name for bad resource owner credentials.
+ERR_BAD_USER = dataclasses.replace(ERR_BAD_CREDENTIALS, error="invalid_grant")
 ERR_BASIC_HEADER = _row(TOKEN_ERRORS, 401, 6)
 ERR_REFRESH_TOKEN = _row(TOKEN_ERRORS, 401, 7)
 ERR_SCOPE = _row(TOKEN_ERRORS, 403, 8)
@@ -371,6 +375,17 @@ class TokenFault:
 class Client:
     secret: str
     scopes: frozenset[str] | None = None  # None: any scope may be requested
+    # System users of the password grant: username -> password.
+    users: dict[str, str] = field(default_factory=dict)
+    # None: client_credentials and refresh_token, plus password when the client has users.
+    grants: frozenset[str] | None = None
+
+    def permits(self, grant_type: str) -> bool:
+        if self.grants is not None:
+            return grant_type in self.grants
+        if grant_type == "password":
+            return bool(self.users)
+        return grant_type not in UNPERMITTED_GRANT_TYPES
 
 
 @dataclass
@@ -379,6 +394,7 @@ class AccessToken:
     scope: str | None
     expires_at: float
     revoked: bool = False
+    username: str | None = None  # the system user of a password-grant token
 
     def is_live(self, now: float) -> bool:
         return not self.revoked and now < self.expires_at
@@ -388,6 +404,7 @@ class AccessToken:
 class RefreshGrant:
     client_id: str
     scope: str | None
+    username: str | None = None
 
 
 @dataclass
@@ -497,10 +514,7 @@ class EmulatorState:
 
     def client_list(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [
-                {"client_id": client_id, "scopes": None if c.scopes is None else sorted(c.scopes)}
-                for client_id, c in sorted(self.clients.items())
-            ]
+            return [_client_entry(client_id, c) for client_id, c in sorted(self.clients.items())]
 
     # token endpoint ----------------------------------------------------------
 
@@ -523,14 +537,29 @@ class EmulatorState:
             grant_type = form.get("grant_type") or ""
             if grant_type not in KNOWN_GRANT_TYPES:
                 return ERR_GRANT_TYPE
-            if grant_type in UNPERMITTED_GRANT_TYPES:
+            if not self.clients[client_id].permits(grant_type):
                 return ERR_GRANT_NOT_PERMITTED
             scope = normalise_scope(form.get("scope"))
             if grant_type == "refresh_token":
                 return self._refresh_locked(client_id, form.get("refresh_token") or "", scope)
+            username = None
+            if grant_type == "password":
+                username = self._system_user(client_id, form)
+                if username is None:
+                    return ERR_BAD_USER
             if not self._scope_allowed(client_id, scope):
                 return ERR_SCOPE
-            return self._issue_locked(client_id, scope, with_refresh=self.faults.issue_refresh_token)
+            # RFC 6749 section 4.3.3: the password grant's answer carries a refresh token.
+            with_refresh = grant_type == "password" or self.faults.issue_refresh_token
+            return self._issue_locked(client_id, scope, with_refresh=with_refresh, username=username)
+
+    def _system_user(self, client_id: str, form: dict[str, str]) -> str | None:
+        """The username when the form's username and password are one of the client's users."""
+        username, password = form.get("username") or "", form.get("password") or ""
+        expected = self.clients[client_id].users.get(username)
+        if not username or expected is None or not hmac.compare_digest(password.encode(), expected.encode()):
+            return None
+        return username
 
     def _authenticate(self, authorization: str | None) -> tuple[str | None, SeedError | None]:
         credentials = parse_basic_credentials(authorization)
@@ -552,6 +581,8 @@ class EmulatorState:
         grant = self.refresh_grants.get(refresh_token)
         if grant is None or grant.client_id != client_id:
             return ERR_REFRESH_TOKEN
+        if grant.username is not None and grant.username not in self.clients[client_id].users:
+            return ERR_REFRESH_TOKEN  # the system user was removed
         if scope is None:
             scope = grant.scope
         # RFC 6749 section 6: a refresh may narrow the original scope, never widen it.
@@ -560,16 +591,17 @@ class EmulatorState:
         ):
             return ERR_SCOPE
         del self.refresh_grants[refresh_token]
-        return self._issue_locked(client_id, scope, with_refresh=True)
+        return self._issue_locked(client_id, scope, with_refresh=True, username=grant.username)
 
-    def _issue_locked(self, client_id: str, scope: str | None, *, with_refresh: bool) -> dict[str, Any]:
+    def _issue_locked(self, client_id: str, scope: str | None, *, with_refresh: bool,
+                      username: str | None = None) -> dict[str, Any]:
         now = self._clock()
         faults = self.faults
         lifetime = self._default_expires_in if faults.expires_in is None else faults.expires_in
         if len(self.tokens) >= PRUNE_THRESHOLD:
             self.tokens = {key: rec for key, rec in self.tokens.items() if rec.is_live(now)}
         access_token = secrets.token_urlsafe(32)
-        self.tokens[access_token] = AccessToken(client_id, scope, now + lifetime)
+        self.tokens[access_token] = AccessToken(client_id, scope, now + lifetime, username=username)
         self.counters.tokens_issued += 1
         body: dict[str, Any] = {
             "access_token": access_token,
@@ -581,7 +613,7 @@ class EmulatorState:
             body["scope"] = scope
         if with_refresh:
             refresh_token = secrets.token_urlsafe(32)
-            self.refresh_grants[refresh_token] = RefreshGrant(client_id, scope)
+            self.refresh_grants[refresh_token] = RefreshGrant(client_id, scope, username)
             body["refresh_token"] = refresh_token
         return body
 
@@ -607,7 +639,10 @@ class EmulatorState:
             if record is None:
                 assert error is not None
                 return error
-            return {"ok": True, "client_id": record.client_id, "scope": record.scope}
+            result = {"ok": True, "client_id": record.client_id, "scope": record.scope}
+            if record.username is not None:
+                result["username"] = record.username
+            return result
 
     def _live_token_locked(self, authorization: str | None) -> tuple[AccessToken | None, SeedError | None]:
         token = parse_bearer_token(authorization)
@@ -650,6 +685,32 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
+def _client_entry(client_id: str, client: Client) -> dict[str, Any]:
+    """A client as GET clients lists it: no secret, no user's password."""
+    entry: dict[str, Any] = {"client_id": client_id, "scopes": None if client.scopes is None else sorted(client.scopes)}
+    if client.users:
+        entry["users"] = sorted(client.users)
+    if client.grants is not None:
+        entry["grants"] = sorted(client.grants)
+    return entry
+
+
+def _users_from_payload(users: Any) -> dict[str, str]:
+    if users is None:
+        return {}
+    if not isinstance(users, dict) or not all(isinstance(k, str) and k and isinstance(v, str) for k, v in users.items()):
+        raise ControlError("users must be an object of non-empty usernames to password strings, or null")
+    return dict(users)
+
+
+def _grants_from_payload(grants: Any) -> frozenset[str] | None:
+    if grants is None:
+        return None
+    if not isinstance(grants, list) or not all(isinstance(g, str) and g in KNOWN_GRANT_TYPES for g in grants):
+        raise ControlError(f"grants must be a list of {sorted(KNOWN_GRANT_TYPES)}, or null")
+    return frozenset(grants)
+
+
 def client_from_payload(payload: dict[str, Any]) -> tuple[str, Client]:
     client_id, secret, scopes = payload.get("client_id"), payload.get("client_secret"), payload.get("scopes")
     if not isinstance(client_id, str) or not client_id or ":" in client_id:
@@ -658,7 +719,9 @@ def client_from_payload(payload: dict[str, Any]) -> tuple[str, Client]:
         raise ControlError("client_secret must be a string")
     if scopes is not None and (not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes)):
         raise ControlError("scopes must be a list of strings or null")
-    return client_id, Client(secret, None if scopes is None else frozenset(scopes))
+    return client_id, Client(secret, None if scopes is None else frozenset(scopes),
+                             users=_users_from_payload(payload.get("users")),
+                             grants=_grants_from_payload(payload.get("grants")))
 
 
 class EmulatorHandler(BaseHTTPRequestHandler):
@@ -1032,6 +1095,25 @@ def client_scopes_arg(value: str) -> tuple[str, frozenset[str]]:
     return client_id, frozenset(s.strip() for s in scopes.split(",") if s.strip())
 
 
+def user_arg(value: str) -> tuple[str, str, str]:
+    """argparse type for ``--user CLIENT:USERNAME:PASSWORD``; the password may contain ':'."""
+    client_id, colon, rest = value.partition(":")
+    username, colon2, password = rest.partition(":")
+    if not colon or not colon2 or not client_id or not username:
+        # Never echo the value: it holds a password.
+        raise argparse.ArgumentTypeError("expected CLIENT:USERNAME:PASSWORD")
+    return client_id, username, password
+
+
+def client_grants_arg(value: str) -> tuple[str, frozenset[str]]:
+    """argparse type for ``--client-grants ID=client_credentials,password``."""
+    client_id, equals, grants = value.partition("=")
+    names = frozenset(g.strip() for g in grants.split(",") if g.strip())
+    if not equals or not client_id or not names <= KNOWN_GRANT_TYPES:
+        raise argparse.ArgumentTypeError(f"expected ID=GRANT[,GRANT...] with grants from {sorted(KNOWN_GRANT_TYPES)}")
+    return client_id, names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Local Telenor OAuth API emulator (loopback only).")
     parser.add_argument("--host", type=loopback_host, default="127.0.0.1",
@@ -1045,6 +1127,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"a client (repeatable); default {DEFAULT_CLIENT_ID}:{DEFAULT_CLIENT_SECRET}")
     parser.add_argument("--client-scopes", type=client_scopes_arg, action="append", default=[],
                         metavar="ID=SCOPE[,SCOPE...]", help="restrict a client to these scopes (repeatable)")
+    parser.add_argument("--user", type=user_arg, action="append", default=[], metavar="CLIENT:USERNAME:PASSWORD",
+                        help="a system user of a client, for the password grant (repeatable)")
+    parser.add_argument("--client-grants", type=client_grants_arg, action="append", default=[],
+                        metavar="ID=GRANT[,GRANT...]",
+                        help="the only grants a client may use (repeatable); others get 401 code 21")
     parser.add_argument("--expires-in", type=int, default=DEFAULT_EXPIRES_IN,
                         help=f"token lifetime in seconds (default {DEFAULT_EXPIRES_IN})")
     parser.add_argument("--verbose", action="store_true", help="log one line per request to stderr")
@@ -1060,8 +1147,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [client_id for client_id, dummy in args.client_scopes if client_id not in clients]
     if unknown:
         parser.error(f"--client-scopes names unknown client(s): {', '.join(unknown)}")
+    unknown = sorted({client_id for client_id, *dummy in [*args.user, *args.client_grants] if client_id not in clients})
+    if unknown:
+        parser.error(f"--user or --client-grants names unknown client(s): {', '.join(unknown)}")
     scopes = dict(args.client_scopes)
-    args.clients = {client_id: Client(secret, scopes.get(client_id)) for client_id, secret in clients.items()}
+    grants = dict(args.client_grants)
+    users: dict[str, dict[str, str]] = {}
+    for client_id, username, password in args.user:
+        users.setdefault(client_id, {})[username] = password
+    args.clients = {
+        client_id: Client(secret, scopes.get(client_id), users=users.get(client_id, {}), grants=grants.get(client_id))
+        for client_id, secret in clients.items()
+    }
     return args
 
 

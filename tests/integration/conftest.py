@@ -58,6 +58,31 @@ def emulator(emulator_server):
     emulator_server.reset()
 
 
+# Company system users of CLIENT_ID, for the password grant (RFC 6749 section 4.3).
+# Distinctive, with a colon, so that leak checks cannot match by accident.
+SYSTEM_USERS = {
+    "sys-ordering": "Ordering-Pw:4e7a-never-print-me",
+    "sys-info": "Info-Pw:b21c-never-print-me",
+}
+
+
+@pytest.fixture(scope="session")
+def users_emulator_server():
+    emulator = Emulator()
+    emulator.start(clients=[(CLIENT_ID, CLIENT_SECRET)],
+                   users=[(CLIENT_ID, username, password) for username, password in SYSTEM_USERS.items()])
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def users_emulator(users_emulator_server):
+    """An emulator whose client has the SYSTEM_USERS."""
+    users_emulator_server.reset()
+    yield users_emulator_server
+    users_emulator_server.reset()
+
+
 @dataclass
 class Run:
     rc: int
@@ -93,7 +118,8 @@ class Ansible:
             "TELENOR_TOKEN_CACHE_DIR": str(self.cache_dir),
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
-        for name in ("TELENOR_SCOPE", "TELENOR_CA_PATH", "TELENOR_VALIDATE_CERTS"):
+        for name in ("TELENOR_SCOPE", "TELENOR_CA_PATH", "TELENOR_VALIDATE_CERTS",
+                     "TELENOR_GRANT_TYPE", "TELENOR_USERNAME", "TELENOR_PASSWORD"):
             self.env.pop(name, None)
 
     def inventory(self, hosts: int, name: str = "inventory.ini") -> Path:
@@ -122,3 +148,9 @@ class Ansible:
 @pytest.fixture
 def ansible(collections_path, tmp_path, emulator) -> Ansible:
     return Ansible(collections_path, tmp_path, emulator)
+
+
+@pytest.fixture
+def users_ansible(collections_path, tmp_path, users_emulator) -> Ansible:
+    """Like ``ansible``, against the emulator with system users."""
+    return Ansible(collections_path, tmp_path, users_emulator)

@@ -674,3 +674,162 @@ def _wait_gone(pid: int) -> None:
             raise ProcessLookupError(pid)
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------- password grant (system users)
+
+USER_CLIENT, USER_SECRET = "user-client", "user-secret"
+ALICE, ALICE_PW = "sys-alice", "alice:pw:1"  # a password may contain ':'
+BOB, BOB_PW = "sys-bob", "bob-pw-2"
+CC_ONLY_CLIENT, CC_ONLY_SECRET = "cc-only", "cc-only-secret"
+PW_ONLY_CLIENT, PW_ONLY_SECRET = "pw-only", "pw-only-secret"
+
+
+@pytest.fixture(scope="module")
+def user_emulator() -> Any:
+    emu = control.Emulator().start(
+        clients={USER_CLIENT: USER_SECRET, CC_ONLY_CLIENT: CC_ONLY_SECRET, PW_ONLY_CLIENT: PW_ONLY_SECRET},
+        users=[(USER_CLIENT, ALICE, ALICE_PW), (USER_CLIENT, BOB, BOB_PW), (CC_ONLY_CLIENT, ALICE, ALICE_PW),
+               (PW_ONLY_CLIENT, ALICE, ALICE_PW)],
+        client_grants={CC_ONLY_CLIENT: ["client_credentials"], PW_ONLY_CLIENT: ["password"]},
+    )
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def uemu(user_emulator: Any) -> Any:
+    user_emulator.reset()
+    return user_emulator
+
+
+def password_grant(uemu: Any, client_id: str = USER_CLIENT, secret: str = USER_SECRET, *,
+                   username: str = ALICE, password: str = ALICE_PW, **kwargs: Any) -> Any:
+    return uemu.request_token(client_id, secret, grant_type="password", username=username, password=password,
+                              **kwargs)
+
+
+def test_each_system_user_gets_a_token_bound_to_it(uemu: Any) -> None:
+    alice = password_grant(uemu)
+    bob = password_grant(uemu, username=BOB, password=BOB_PW)
+
+    assert alice.status == 200 and bob.status == 200, (alice.text, bob.text)
+    assert alice.json()["access_token"] != bob.json()["access_token"]
+    assert uemu.token_owner(alice.json()["access_token"]) == {
+        "ok": True, "client_id": USER_CLIENT, "scope": None, "username": ALICE}
+    assert uemu.token_owner(bob.json()["access_token"])["username"] == BOB
+    assert "refresh_token" in alice.json()  # RFC 6749 section 4.3.3
+
+
+def test_client_credentials_tokens_report_no_user(uemu: Any) -> None:
+    resp = uemu.request_token(USER_CLIENT, USER_SECRET)
+    assert resp.status == 200
+    assert "username" not in uemu.token_owner(resp.json()["access_token"])
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        pytest.param(ALICE, "wrong", id="wrong-password"),
+        pytest.param("nobody", ALICE_PW, id="unknown-user"),
+        pytest.param(BOB, ALICE_PW, id="another-users-password"),
+        pytest.param("", "", id="empty"),
+    ],
+)
+def test_a_bad_system_user_gets_401_code_22_invalid_grant(uemu: Any, username: str, password: str) -> None:
+    resp = password_grant(uemu, username=username, password=password)
+    assert resp.status == 401
+    assert resp.json() == {"error": "invalid_grant", "error_code": 22,
+                           "error_description": "Basic Authentication failed, bad username or password."}
+    assert uemu.stats()["tokens_issued"] == 0
+
+
+def test_a_user_of_another_client_does_not_work(uemu: Any) -> None:
+    uemu.add_client("other", "other-secret", users={"someone": "pw"})
+    resp = password_grant(uemu, "other", "other-secret")  # alice belongs to other clients
+    assert resp.status == 401 and resp.json()["error_code"] == 22
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret", "grant_type", "status"),
+    [
+        pytest.param(CC_ONLY_CLIENT, CC_ONLY_SECRET, "password", 401, id="cc-only-refuses-password"),
+        pytest.param(CC_ONLY_CLIENT, CC_ONLY_SECRET, "client_credentials", 200, id="cc-only-takes-cc"),
+        pytest.param(PW_ONLY_CLIENT, PW_ONLY_SECRET, "client_credentials", 401, id="pw-only-refuses-cc"),
+        pytest.param(PW_ONLY_CLIENT, PW_ONLY_SECRET, "password", 200, id="pw-only-takes-password"),
+    ],
+)
+def test_client_grants_limit_the_grants(uemu: Any, client_id: str, secret: str, grant_type: str, status: int) -> None:
+    resp = uemu.request_token(client_id, secret, grant_type=grant_type, username=ALICE, password=ALICE_PW)
+    assert resp.status == status, resp.text
+    if status == 401:
+        assert resp.json()["error_code"] == 21
+
+
+def test_refresh_keeps_the_user_and_a_client_without_refresh_grant_refuses_it(uemu: Any) -> None:
+    first = password_grant(uemu).json()
+    refreshed = uemu.request_token(USER_CLIENT, USER_SECRET, grant_type="refresh_token",
+                                   refresh_token=first["refresh_token"])
+    assert refreshed.status == 200
+    assert uemu.token_owner(refreshed.json()["access_token"])["username"] == ALICE
+
+    pw_only = password_grant(uemu, PW_ONLY_CLIENT, PW_ONLY_SECRET).json()
+    refused = uemu.request_token(PW_ONLY_CLIENT, PW_ONLY_SECRET, grant_type="refresh_token",
+                                 refresh_token=pw_only["refresh_token"])
+    assert refused.status == 401 and refused.json()["error_code"] == 21
+
+
+def test_a_password_grant_token_is_revoked_by_logout(uemu: Any) -> None:
+    token = password_grant(uemu).json()["access_token"]
+    assert uemu.client.logout(token).status == 200
+    assert uemu.token_owner(token) is None
+
+
+def test_runtime_client_with_users_and_grants_lists_no_password(uemu: Any) -> None:
+    uemu.add_client("rt", "rt-secret", users={"sys-rt": "rt-pw"}, grants=["password"])
+    assert password_grant(uemu, "rt", "rt-secret", username="sys-rt", password="rt-pw").status == 200
+    listed = uemu.client.control("GET", "clients")["clients"]
+    assert {"client_id": "rt", "scopes": None, "users": ["sys-rt"], "grants": ["password"]} in listed
+    assert "rt-pw" not in json.dumps(listed)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["--user", "demo-client:only-user"], id="no-password-part"),
+        pytest.param(["--user", "nobody:u:p"], id="unknown-client"),
+        pytest.param(["--client-grants", "demo-client=teleport"], id="unknown-grant"),
+        pytest.param(["--client-grants", "nobody=password"], id="grants-of-unknown-client"),
+    ],
+)
+def test_bad_user_and_grant_arguments_exit_2(argv: list[str], capsys: Any) -> None:
+    with pytest.raises(SystemExit) as caught:
+        server.parse_args(argv)
+    assert caught.value.code == 2
+
+
+def test_user_argument_splits_on_the_first_two_colons_and_never_echoes_the_password(capsys: Any) -> None:
+    args = server.parse_args(["--client", "c:s", "--user", "c:u:p:w"])
+    assert args.clients["c"].users == {"u": "p:w"}
+    with pytest.raises(SystemExit):
+        server.parse_args(["--user", "c-secret-pass-Zq9"])
+    assert "c-secret-pass-Zq9" not in capsys.readouterr().err
+
+
+def test_control_cli_start_takes_users_and_grants(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    url = control.start_detached(state, clients=[("c", "s")], users=[("c", "u", "p")],
+                                 client_grants={"c": ["password"]})
+    try:
+        client = control.ControlClient(url)
+        assert client.request_token("c", "s", grant_type="password", username="u", password="p").status == 200
+        assert client.request_token("c", "s").status == 401
+    finally:
+        control.stop_detached(state)
+    assert control.main(["start", "--state-dir", str(state), "--client", "c:s", "--user", "c:u:p",
+                         "--client-grants", "c=client_credentials"]) == 0
+    try:
+        client = control.ControlClient((state / "url").read_text().strip())
+        assert client.request_token("c", "s", grant_type="password", username="u", password="p").status == 401
+    finally:
+        control.stop_detached(state)
