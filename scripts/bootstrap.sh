@@ -1,28 +1,37 @@
 #!/usr/bin/env bash
 # Create (or reuse) the project's virtual environments; prints nothing on reuse.
-#   scripts/bootstrap.sh [core219|core221 ...]   (default: core219)
+#   scripts/bootstrap.sh [core219|core220|core221 ...]   (default: core219)
 # A venv is rebuilt when the requirement files change.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
 
+# The newest installed Python of the first of these versions that exists: pyenv's, or on PATH.
+newest_python() {
+  local v p
+  for v in "$@"; do
+    if command -v pyenv >/dev/null 2>&1; then
+      p="$(pyenv root)/versions/$(pyenv versions --bare 2>/dev/null | grep -E "^${v//./\\.}(\.[0-9]+)?$" | sort -V | tail -n1)/bin/python"
+      [ -x "$p" ] && { echo "$p"; return; }
+    fi
+    command -v "python$v" >/dev/null 2>&1 && { command -v "python$v"; return; }
+  done
+  return 0
+}
+
 python_for() {
   case "$1" in
     core219) command -v python3.11 || true ;;
-    core221)
-      for v in 3.13 3.12; do
-        if command -v pyenv >/dev/null 2>&1; then
-          p="$(pyenv root)/versions/$(pyenv versions --bare 2>/dev/null | grep -E "^${v//./\\.}(\.[0-9]+)?$" | sort -V | tail -n1)/bin/python"
-          [ -x "$p" ] && { echo "$p"; return; }
-        fi
-        command -v "python$v" >/dev/null 2>&1 && { command -v "python$v"; return; }
-      done ;;
+    # ansible-core 2.20 runs its controller on Python 3.12+; 3.12 keeps it apart from core221's.
+    core220) newest_python 3.12 3.13 ;;
+    core221) newest_python 3.13 3.12 ;;
   esac
 }
 
 core_spec() {
   case "$1" in
     core219) echo 'ansible-core>=2.19,<2.20' ;;
+    core220) echo 'ansible-core>=2.20,<2.21' ;;
     core221) echo 'ansible-core>=2.21,<2.22' ;;
   esac
 }

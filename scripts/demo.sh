@@ -4,7 +4,8 @@
 # Without TELENOR_CLIENT_ID and TELENOR_CLIENT_SECRET in the environment it
 # starts the project's Telenor API emulator on 127.0.0.1 (HTTPS, own CA) and
 # stops it afterwards; with them, it uses the real API at TELENOR_API_URL
-# (default https://api.telenor.no).
+# (default https://api.telenor.no). With TELENOR_CLIENT_ID alone, the secret is read from
+# the file TELENOR_CLIENT_SECRET_FILE, or asked for.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
@@ -28,6 +29,22 @@ export ANSIBLE_COLLECTIONS_PATH="$work/collections"
 export ANSIBLE_PYTHON_INTERPRETER="$venv/bin/python"
 export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_RETRY_FILES_ENABLED=false
 
+# With real credentials, the secret comes from TELENOR_CLIENT_SECRET_FILE or a prompt, so that
+# it never sits on a command line (or in the shell's history).
+if [ -n "${TELENOR_CLIENT_ID:-}" ] && [ -z "${TELENOR_CLIENT_SECRET:-}" ]; then
+  if [ -n "${TELENOR_CLIENT_SECRET_FILE:-}" ]; then
+    [ -r "$TELENOR_CLIENT_SECRET_FILE" ] || { echo "demo: cannot read TELENOR_CLIENT_SECRET_FILE ($TELENOR_CLIENT_SECRET_FILE)" >&2; exit 2; }
+    TELENOR_CLIENT_SECRET=$(cat "$TELENOR_CLIENT_SECRET_FILE")  # without its trailing newline
+  elif [ -t 0 ]; then
+    read -r -s -p "demo: client secret of ${TELENOR_CLIENT_ID} (not shown): " TELENOR_CLIENT_SECRET
+    echo
+  fi
+  if [ -z "${TELENOR_CLIENT_SECRET:-}" ]; then
+    echo "demo: TELENOR_CLIENT_ID is set but no secret: set TELENOR_CLIENT_SECRET_FILE, or run on a terminal to be asked" >&2
+    exit 2
+  fi
+  export TELENOR_CLIENT_SECRET
+fi
 if [ -n "${TELENOR_CLIENT_ID:-}" ] && [ -n "${TELENOR_CLIENT_SECRET:-}" ]; then
   echo "demo: using the real Telenor API at ${TELENOR_API_URL:-https://api.telenor.no} as client ${TELENOR_CLIENT_ID}"
   emulated=false

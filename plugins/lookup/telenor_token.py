@@ -18,12 +18,9 @@ description:
   - A cached token is reused while it has at least O(min_ttl) seconds left.
   - The module M(telenor.oauth.telenor_oauth) shares the same cache, to obtain, rotate or revoke
     tokens as tasks.
+  - The lookup takes no positional arguments (terms); give its options as keywords of the
+    C(lookup) call, as in the examples.
 options:
-  _terms:
-    description: This lookup takes no terms; use the options below.
-    type: list
-    elements: str
-    required: false
   query:
     description:
       - A JMESPath expression applied to the token record instead of returning the bare token.

@@ -32,6 +32,11 @@ options:
       - V(present) makes sure a token with at least O(min_ttl) seconds left is cached, requesting
         one only when needed.
       - V(absent) revokes O(access_token), or else the cached token, and drops it from the cache.
+      - The cached token is the one that every lookup, job and the P(telenor.oauth.service_token#role)
+        role using the same credentials and O(cache_dir) share, and that the role wrote into services'
+        files. So V(absent) without O(access_token) logs all of them out. To revoke a token of one job
+        only, obtain it with a O(cache_dir) of that job's own and revoke it by O(access_token).
+      - RV(revoked_fingerprint) says which token was revoked.
     type: str
     choices: [present, absent]
     default: present
@@ -105,12 +110,40 @@ EXAMPLES = r"""
   register: rotated
   no_log: true
 
-- name: Revoke the cached token at the end of a job
+# A token for one job only, revoked at its end. Its own cache_dir keeps it apart from the
+# shared cache: state=absent there would log out the token that the lookup, other jobs and
+# the telenor.oauth.service_token role use, and that the role wrote into services' files.
+- name: Make a cache directory for this job's token
+  ansible.builtin.tempfile:
+    state: directory
+    suffix: .telenor
+  delegate_to: localhost
+  run_once: true
+  register: job_cache
+
+- name: Obtain a token of this job's own
   telenor.oauth.telenor_oauth:
+    cache_dir: "{{ job_cache.path }}"
+  delegate_to: localhost
+  run_once: true
+  register: job_token
+  no_log: true
+
+- name: Revoke this job's token, and only it, at the end of the job
+  telenor.oauth.telenor_oauth:
+    state: absent
+    access_token: "{{ job_token.access_token }}"
+    cache_dir: "{{ job_cache.path }}"
+  delegate_to: localhost
+  run_once: true
+  register: revoked  # revoked.revoked_fingerprint names the token; no secret in this result
+
+- name: Remove the job's cache directory
+  ansible.builtin.file:
+    path: "{{ job_cache.path }}"
     state: absent
   delegate_to: localhost
   run_once: true
-  no_log: true
 
 - name: A token for an API that takes a system user (Mobile Subscription Info, for example)
   telenor.oauth.telenor_oauth:
@@ -194,6 +227,16 @@ revoked:
   returned: always
   type: bool
   sample: false
+revoked_fingerprint:
+  description:
+    - Which token was revoked (with O(state=absent), or the replaced one with
+      O(revoke_previous=true)), or in check mode would be, named without revealing it - the first
+      12 hexadecimal digits of the SHA-256 of the token.
+    - "Not a secret. To compare it with a token you hold:
+      C({{ (token | ansible.builtin.hash('sha256'))[:12] }})."
+  returned: when a token was revoked, or in check mode would be
+  type: str
+  sample: 3f9a0c2be41d
 status:
   description: The HTTP status of the Telenor API's error answer.
   returned: on failure, when the API answered with an error
@@ -206,6 +249,7 @@ telenor_error_code:
   sample: 22
 """
 
+import hashlib
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
@@ -256,6 +300,17 @@ def argument_spec() -> dict:
     }
 
 
+def token_fingerprint(token: str) -> str:
+    """A name for a token that reveals nothing of it: the first 12 hex digits of its SHA-256."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:12]
+
+
+def live_cached_token(settings) -> str | None:
+    """The cached token that state=absent without access_token revokes, if it has not expired."""
+    record = settings.cache().load()
+    return record.access_token if record is not None and record.seconds_left() > 0 else None
+
+
 def ensure_present(module: AnsibleModule, settings) -> dict:
     force = module.params["force"]
     obtained = obtain_token(settings, force=force, check_mode=module.check_mode)
@@ -270,6 +325,8 @@ def ensure_present(module: AnsibleModule, settings) -> dict:
         return result
     try:
         result["revoked"] = revoke_token(settings, previous.access_token)
+        if result["revoked"]:
+            result["revoked_fingerprint"] = token_fingerprint(previous.access_token)
     except TelenorOAuthError as exc:
         module.warn(f"The new token is cached, but revoking the previous one failed: {exc.message}")
         result["replaced_access_token"] = previous.access_token  # still valid: revoke it later
@@ -277,9 +334,16 @@ def ensure_present(module: AnsibleModule, settings) -> dict:
 
 
 def ensure_absent(module: AnsibleModule, settings) -> dict:
-    would_revoke = revoke_token(settings, module.params["access_token"], check_mode=module.check_mode)
+    # Revoke the token by value, so that the fingerprint reported is the one logged out even if
+    # another process rotates the cached token meanwhile. An expired cached record is left to
+    # revoke_token, which drops it without a request.
+    token = module.params["access_token"] or live_cached_token(settings)
+    would_revoke = revoke_token(settings, token, check_mode=module.check_mode)
     # In check mode nothing is revoked; changed says whether it would be.
-    return {"changed": would_revoke, "cached": False, "revoked": would_revoke and not module.check_mode}
+    result = {"changed": would_revoke, "cached": False, "revoked": would_revoke and not module.check_mode}
+    if would_revoke and token:
+        result["revoked_fingerprint"] = token_fingerprint(token)
+    return result
 
 
 def main() -> None:

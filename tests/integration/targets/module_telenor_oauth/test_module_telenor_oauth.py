@@ -101,3 +101,26 @@ def test_failed_logout_keeps_the_token_cached(ansible, emulator):
     assert again.rc == 0
     assert '"cached": true' in again.output
     assert emulator.stats()["tokens_issued"] == 1
+
+
+@pytest.mark.parametrize(
+    ("recipe", "outcome"),
+    [
+        # The EXAMPLES' recipe: the job's own token dies, the deployed one keeps working.
+        pytest.param("own_cache", "deployed=200 job=401 fingerprint_names=job fingerprint_is_deployed=False"
+                     " same_token=False", id="own-cache-dir-revoked-by-access_token"),
+        # state=absent on the shared cache revokes the token the role deployed, and says so.
+        pytest.param("shared_absent", "deployed=401 job=401 fingerprint_names=job fingerprint_is_deployed=True"
+                     " same_token=True", id="shared-cache-state-absent"),
+    ],
+)
+def test_a_jobs_revocation_spares_the_deployed_token_and_names_what_it_revoked(ansible, emulator, tmp_path,
+                                                                               recipe, outcome):
+    base = tmp_path / "deployed"
+    base.mkdir()
+    run = ansible.run(HERE / "job_token.yml", inventory=ansible.inventory(2),
+                      extra_vars={"recipe": recipe, "it_base": str(base)})
+    assert run.rc == 0, run.output
+    reports = set(re.findall(r"OUTCOME ([^\"\n]+)", run.stdout))
+    assert reports == {outcome}, run.stdout
+    assert emulator.stats()["revoked"] == 1

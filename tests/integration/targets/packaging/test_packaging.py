@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -66,6 +68,41 @@ def test_tarball_carries_the_collection_and_no_clutter(tarball):
         assert not {".venv", "__pycache__", ".pytest_cache", "output"} & set(parts), name
         assert not name.startswith(("build/", "docs/build", ".git/", ".ci/")), name
         assert not name.endswith((".pyc", ".tar.gz")), name
+
+
+# What only contributors use: the suite and the demo run from a checkout, not from an install.
+CONTRIBUTOR_ONLY = ("Makefile", "pytest.ini", "scripts/", "demo/", ".github/", "docs/site/")
+
+
+def test_tarball_leaves_out_contributor_only_files(tarball, source_copy):
+    with tarfile.open(tarball) as archive:
+        names = set(archive.getnames())
+    for unwanted in CONTRIBUTOR_ONLY:
+        assert (source_copy / unwanted.rstrip("/")).exists(), f"{unwanted} is gone from the checkout: drop it here"
+        clash = sorted(name for name in names if name == unwanted.rstrip("/") or name.startswith(unwanted))
+        assert not clash, clash
+    # The user's documentation stays.
+    assert {"docs/README.md", "docs/docsite/links.yml", "docs/docsite/rst/guide_getting_started.rst"} <= names
+
+
+def test_readme_and_documentation_links_work_from_galaxy(tarball):
+    # Galaxy shows README.md as it is, relative links included, and they lead nowhere there.
+    with tarfile.open(tarball) as archive:
+        readme = archive.extractfile("README.md").read().decode()
+        manifest = json.load(archive.extractfile("MANIFEST.json"))
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme)
+    assert targets
+    for target in targets:
+        assert target.startswith(("https://", "#")), f"README.md links to {target!r}, which breaks on Galaxy"
+    repository = "https://github.com/telenor/ansible-collection-oauth/blob/main/"
+    for target in targets:
+        if target.startswith(repository):
+            path = target[len(repository):].split("#", 1)[0].split("?", 1)[0]
+            assert (ROOT / path).exists(), f"README.md links to {path}, which the repository lacks"
+    # documentation: a page that GitHub renders (Markdown), in this repository.
+    documentation = manifest["collection_info"]["documentation"]
+    assert documentation.startswith(repository) and documentation.endswith(".md"), documentation
+    assert (ROOT / documentation[len(repository):]).is_file()
 
 
 def install(tarball: Path, path: Path, env: dict) -> None:
@@ -131,3 +168,43 @@ def test_changelog_release_produces_the_first_release_notes(source_copy, tmp_pat
     for name in ("telenor.oauth.telenor_token", "telenor.oauth.telenor_oauth", "telenor.oauth.token_file",
                  "telenor.oauth.service_token"):
         assert name in notes, name
+
+
+# --- galaxy-importer: what Galaxy runs on an upload --------------------------------------------
+
+IMPORTER_CONFIG = """\
+[galaxy-importer]
+run_ansible_doc = True
+run_flake8 = True
+run_ansible_lint = True
+offline_ansible_lint = True
+run_ansible_test = False
+check_changelog = True
+"""
+
+
+def test_galaxy_importer_accepts_the_tarball_with_flake8_and_ansible_lint_clean(tarball, tmp_path):
+    config = tmp_path / "galaxy-importer.cfg"
+    config.write_text(IMPORTER_CONFIG)
+    # It finds flake8, ansible-lint and ansible-doc on PATH. Every proxy points at a closed port,
+    # so that anything reaching for the network fails instead of passing here and not in CI.
+    unreachable = "http://127.0.0.1:9"
+    env = {**os.environ, "GALAXY_IMPORTER_CONFIG": str(config), "HOME": str(tmp_path),
+           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
+           "HTTP_PROXY": unreachable, "HTTPS_PROXY": unreachable, "http_proxy": unreachable,
+           "https_proxy": unreachable, "NO_PROXY": "", "no_proxy": ""}
+    run = subprocess.run([str(BIN / "python"), "-m", "galaxy_importer.main", str(tarball)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=False, timeout=900)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert "Importer processing completed successfully" in output, output
+    # The checks ran: every plugin through flake8, the whole collection through ansible-lint.
+    assert "Linting module telenor_oauth via flake8" in output, output
+    assert "Linting lookup telenor_token via flake8" in output, output
+    assert "ansible-lint run complete" in output, output
+    complaints = [line for line in output.splitlines() if line.startswith(("WARNING", "ERROR", "CRITICAL"))]
+    assert not complaints, "\n".join(complaints)
+    result = json.loads((tmp_path / "importer_result.json").read_text())
+    names = {(item["content_type"], item["name"]) for item in result["contents"]}
+    for wanted in (("lookup", "telenor_token"), ("module", "telenor_oauth"), ("role", "service_token")):
+        assert wanted in names, names

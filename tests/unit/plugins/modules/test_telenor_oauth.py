@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import time
@@ -19,6 +20,7 @@ from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
+from ansible.plugins.filter.core import get_hash
 from ansible.utils.plugin_docs import add_fragments
 
 from ansible_collections.telenor.oauth.plugins.doc_fragments import connection
@@ -40,6 +42,11 @@ SECOND = f"{TOKEN_PREFIX}-2"
 OTHER_TOKEN = "AT-Given-Pq7Wd3"
 RESULT_KEYS = {"access_token", "token_type", "expires_in", "expires_at", "scope", "authorization"}
 NO_LOG_MARK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
+def fingerprint(token: str) -> str:
+    """The documented revoked_fingerprint: the first 12 hex digits of the token's SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 # --- documentation -----------------------------------------------------------------------
@@ -375,6 +382,7 @@ def test_force_with_revoke_previous_logs_the_old_token_out(run, base_args, api):
     assert rotated.result["changed"] is True
     assert rotated.result["access_token"] == SECOND
     assert rotated.result["revoked"] is True
+    assert rotated.result["revoked_fingerprint"] == fingerprint(FIRST)
     assert "replaced_access_token" not in rotated.result
     (logout,) = api.logout_requests
     assert logout.method == "GET"
@@ -440,6 +448,7 @@ def test_absent_revokes_the_cached_token_then_has_nothing_to_do(run, base_args, 
     assert removed.result["changed"] is True
     assert removed.result["revoked"] is True
     assert removed.result["cached"] is False
+    assert removed.result["revoked_fingerprint"] == fingerprint(FIRST)
     assert "access_token" not in removed.result
     (logout,) = api.logout_requests
     assert logout.headers["Authorization"] == f"Bearer {FIRST}"
@@ -449,6 +458,7 @@ def test_absent_revokes_the_cached_token_then_has_nothing_to_do(run, base_args, 
     assert not again.failed
     assert again.result["changed"] is False
     assert again.result["revoked"] is False
+    assert "revoked_fingerprint" not in again.result
     assert len(api.logout_requests) == 1
 
 
@@ -465,6 +475,7 @@ def test_absent_revokes_the_given_access_token(run, base_args, api, given, cache
     assert not outcome.failed
     assert outcome.result["changed"] is True
     assert outcome.result["revoked"] is True
+    assert outcome.result["revoked_fingerprint"] == fingerprint(given)
     (logout,) = api.logout_requests
     assert logout.headers["Authorization"] == f"Bearer {given}"
     record = cached(api, base_args["cache_dir"])
@@ -493,6 +504,7 @@ def test_absent_when_the_server_says_the_token_is_already_invalid(run, base_args
     assert not outcome.failed
     assert outcome.result["changed"] is False
     assert outcome.result["revoked"] is False
+    assert "revoked_fingerprint" not in outcome.result
     assert cached(api, base_args["cache_dir"]) is None
 
 
@@ -571,5 +583,28 @@ def test_check_mode_absent_makes_no_request_and_keeps_the_cache(run, base_args, 
     outcome = run({**base_args, "state": "absent", **extra}, check_mode=True)
     assert not outcome.failed
     assert outcome.result["changed"] is changed
+    # The token that would be revoked, named; none when nothing would be.
+    assert outcome.result.get("revoked_fingerprint") == (fingerprint(OTHER_TOKEN) if changed else None)
     assert api.seen == []
     assert cached(api, base_args["cache_dir"]) == before
+
+
+# --- revoked_fingerprint -----------------------------------------------------------------
+
+
+def test_absent_names_the_token_it_revoked_without_revealing_it(run, base_args, api):
+    run(base_args)
+    outcome = run({**base_args, "state": "absent"})
+    (logout,) = api.logout_requests
+    sent = logout.headers["Authorization"].removeprefix("Bearer ")
+    assert outcome.result["revoked_fingerprint"] == fingerprint(sent)
+    assert sent not in outcome.stdout
+    assert outcome.result["revoked_fingerprint"] not in sent
+
+
+@pytest.mark.parametrize("token", [FIRST, OTHER_TOKEN, "AT-" + "x" * 200, "AT-ünïcødé"])
+def test_the_fingerprint_is_what_the_documented_hash_filter_gives(token):
+    # The module's docs tell users to compare it with (token | ansible.builtin.hash('sha256'))[:12].
+    documented = get_hash(token, "sha256")[:12]
+    assert telenor_oauth.token_fingerprint(token) == documented
+    assert len(documented) == 12 and int(documented, 16) >= 0
