@@ -3,8 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The service_token role on a schedule: a soak with short-lived tokens and a prober, then faults.
 
-A scheduler loop starts the real ansible-playbook every INTERVAL seconds (the role README's
-documented maximum: a fifth of the token's lifetime) while a prober calls the emulator's
+A scheduler loop starts the real ansible-playbook every fifth of the token's lifetime (the role
+README's documented maximum interval) while a prober calls the emulator's
 protected resource with each host's file token every PROBE_EVERY seconds. No probe may fail,
 during clean runs and when the token endpoint is down for a run or a host is unreachable.
 """
@@ -30,10 +30,10 @@ SCHEDULE = HERE / "schedule.yml"
 MIN_TTL = HERE / "min_ttl.yml"
 HOSTS = ("soak1", "soak2", "soak3")
 FLAKY = "soak2"  # the host made unreachable for one renewal
-# TELENOR_SOAK_LIFETIME lengthens the soak (say 300 for a slower machine).
-LIFETIME = int(os.environ.get("TELENOR_SOAK_LIFETIME", "60"))
-INTERVAL = LIFETIME // 5  # the documented maximum interval
-CLEAN_RUNS = 2 * LIFETIME // INTERVAL  # two lifetimes
+# The token lifetime: TELENOR_SOAK_LIFETIME, or else ten times a warm-up run's duration, between
+# SHORTEST and LONGEST. A tenth of the lifetime is what the schedule keeps to spare for a run.
+SHORTEST, LONGEST = 60, 150
+CLEAN_LIFETIMES = 2
 MAX_RUNS_PER_FAULT = 4  # a renewal is due at least every third run; bounded either way
 PROBE_EVERY = 0.5
 FIGURES = os.environ.get("TELENOR_SOAK_FIGURES")  # where to write the figures as JSON, if set
@@ -84,7 +84,7 @@ def file_token(path: Path) -> str:
 
 @dataclass
 class Schedule:
-    """Runs the role every INTERVAL seconds, start to start, like cron or a systemd timer."""
+    """Runs the role every `interval` seconds, start to start, like cron or a systemd timer."""
 
     ansible: object
     base: Path
@@ -105,15 +105,17 @@ class Schedule:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def run(self, *, unreachable: tuple[str, ...] = (), playbook: Path = SCHEDULE, **extra):
+    interval: int = 0
+
+    def run(self, *, unreachable: tuple[str, ...] = (), playbook: Path = SCHEDULE, env: dict | None = None, **extra):
         now = time.monotonic()
         if now < self.next_start:
             time.sleep(self.next_start - now)
         elif self.next_start:
             self.overruns += 1  # the previous run took longer than the interval
-        self.next_start = max(now, self.next_start) + INTERVAL
-        result = self.ansible.run(playbook, inventory=self.inventory(unreachable), extra_vars={
-            "soak_base": str(self.base), "soak_interval": INTERVAL, "soak_service_prefix": self.service_prefix,
+        self.next_start = max(now, self.next_start) + self.interval
+        result = self.ansible.run(playbook, inventory=self.inventory(unreachable), env=env, extra_vars={
+            "soak_base": str(self.base), "soak_interval": self.interval, "soak_service_prefix": self.service_prefix,
             **extra})
         self.runs.append(result)
         return result
@@ -129,22 +131,43 @@ class Schedule:
         return log.read_text().split().count("reload") if log.exists() else 0
 
 
+def fresh_hosts(base: Path) -> None:
+    for host in HOSTS:
+        directory = base / host
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "app.env").write_text("LOG_LEVEL=info\n")
+        (directory / "service.log").unlink(missing_ok=True)
+
+
 @pytest.fixture
 def schedule(ansible, tmp_path):
     base = tmp_path / "hosts"
+    fresh_hosts(base)
     prefix = f"telenor-soak-{os.getpid()}"
     scripts = []
     for host in HOSTS:
-        directory = base / host
-        directory.mkdir(parents=True)
-        (directory / "app.env").write_text("LOG_LEVEL=info\n")
         script = Path("/etc/init.d") / f"{prefix}-{host}"
-        script.write_text(FAKE_INIT_SCRIPT.format(log=directory / "service.log"))
+        script.write_text(FAKE_INIT_SCRIPT.format(log=base / host / "service.log"))
         script.chmod(0o755)
         scripts.append(script)
     yield Schedule(ansible, base, prefix)
     for script in scripts:
         script.unlink()
+
+
+def soak_lifetime(schedule: Schedule, emulator) -> int:
+    """The token lifetime for this machine: ten warm-up runs' worth, within bounds."""
+    if os.environ.get("TELENOR_SOAK_LIFETIME"):
+        return int(os.environ["TELENOR_SOAK_LIFETIME"])
+    started = time.monotonic()
+    warmup = schedule.run(env={"TELENOR_TOKEN_CACHE_DIR": str(schedule.base.parent / "warm-up-cache")})
+    assert warmup.rc == 0, warmup.output
+    took = time.monotonic() - started
+    emulator.reset()
+    fresh_hosts(schedule.base)
+    schedule.next_start = 0.0
+    schedule.runs.clear()
+    return max(SHORTEST, min(LONGEST, 10 * (int(took) + 1)))
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
@@ -172,17 +195,20 @@ def renew_until(schedule: Schedule, condition, **kwargs):
 
 
 def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulator):
-    emulator.faults(expires_in=LIFETIME)
+    lifetime = soak_lifetime(schedule, emulator)
+    schedule.interval = lifetime // 5  # the documented maximum interval
+    emulator.faults(expires_in=lifetime)
     first = schedule.run()
     assert first.rc == 0, first.output
     prober = Prober(emulator, {host: schedule.base / host / "app.env" for host in HOSTS})
     prober.start()
-    figures = {"lifetime_s": LIFETIME, "interval_s": INTERVAL, "probe_every_s": PROBE_EVERY}
+    figures = {"lifetime_s": lifetime, "interval_s": schedule.interval, "probe_every_s": PROBE_EVERY}
     try:
         # Clean: two lifetimes of scheduled runs.
         start = prober.snapshot()
         seen = {host: {schedule.tokens()[host]} for host in HOSTS}
-        for _ in range(CLEAN_RUNS):
+        clean_runs = CLEAN_LIFETIMES * lifetime // schedule.interval
+        for _ in range(clean_runs):
             run = schedule.run()
             assert run.rc == 0, run.output
             assert "WARNING: service_token_schedule_interval" not in run.stdout  # settings leave no gap
@@ -190,7 +216,7 @@ def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulato
                 seen[host].add(token)
         clean_end = prober.snapshot()
         stats = emulator.stats()
-        runs = CLEAN_RUNS + 1
+        runs = clean_runs + 1
         assert failed_probes(start, clean_end, HOSTS) == {host: 0 for host in HOSTS}
         assert 2 <= stats["tokens_issued"] < runs  # renewed several times, not on every run
         assert stats["revoked"] == 0  # natural renewal: the previous token expires on its own
