@@ -186,7 +186,7 @@ def probes(before: dict[str, ProbeCount], after: dict[str, ProbeCount]) -> int:
 
 def renew_until(schedule: Schedule, condition, **kwargs):
     """Run on schedule until condition(result, tokens_before) holds; bounded by MAX_RUNS_PER_FAULT."""
-    for _ in range(MAX_RUNS_PER_FAULT):
+    for _attempt in range(MAX_RUNS_PER_FAULT):
         before = schedule.tokens()
         result = schedule.run(**kwargs)
         if condition(result, before):
@@ -208,7 +208,7 @@ def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulato
         start = prober.snapshot()
         seen = {host: {schedule.tokens()[host]} for host in HOSTS}
         clean_runs = CLEAN_LIFETIMES * lifetime // schedule.interval
-        for _ in range(clean_runs):
+        for _run in range(clean_runs):
             run = schedule.run()
             assert run.rc == 0, run.output
             assert "WARNING: service_token_schedule_interval" not in run.stdout  # settings leave no gap
@@ -231,7 +231,7 @@ def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulato
         # The token endpoint is down from now until a run that needs it has failed.
         emulator.faults(fail_next=10_000, fail_status=500)
         held = schedule.files()
-        outage, _ = renew_until(schedule, lambda result, _before: result.rc != 0)
+        outage = renew_until(schedule, lambda result, _before: result.rc != 0)[0]
         assert "No token for this run" in outage.stdout, outage.output
         assert all(host in outage.stdout.split("No token for this run", 1)[1] for host in HOSTS)
         assert schedule.files() == held  # no file touched
