@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # The main job: `make demo`. Sets up the venv, then runs demo/demo.yml twice
-# over eight hosts: once with a cold token cache, once warm.
+# over eight hosts: once with a cold token cache, once warm. Then the
+# service_token role (demo/role.yml) writes the token into an env file and a
+# JSON file on two local hosts, and rotates it: a new token everywhere, the
+# previous one revoked. It prints what was written, with fingerprints in
+# place of the tokens.
 # Without TELENOR_CLIENT_ID and TELENOR_CLIENT_SECRET in the environment it
 # starts the project's Telenor API emulator on 127.0.0.1 (HTTPS, own CA) and
 # stops it afterwards; with them, it uses the real API at TELENOR_API_URL
@@ -62,10 +66,11 @@ fi
 # A fresh cache, so the first run starts cold.
 export TELENOR_TOKEN_CACHE_DIR="$work/token-cache"
 
-token_requests() {
+stat() {
   python tests/emulator/control.py stats --state-dir "$emulator_state" |
-    python -c 'import json,sys; print(json.load(sys.stdin)["token_requests"])'
+    python -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
 }
+token_requests() { stat token_requests; }
 
 for run in "cold cache" "warm cache"; do
   echo
@@ -75,3 +80,28 @@ for run in "cold cache" "warm cache"; do
     echo "demo: token requests made so far: $(token_requests) (8 hosts; one request for the first run, none for the second)"
   fi
 done
+
+# The role: two local hosts, each with an env file and a JSON file.
+export TELENOR_DEMO_DIR="$work/hosts"
+for host in app01 app02; do
+  mkdir -p "$TELENOR_DEMO_DIR/$host"
+  printf 'LOG_LEVEL=info\n' > "$TELENOR_DEMO_DIR/$host/app.env"
+  printf '{"service": "%s", "telenor": {}}\n' "$host" > "$TELENOR_DEMO_DIR/$host/config.json"
+done
+before_role=0
+if [ "$emulated" = true ]; then before_role=$(token_requests); fi
+for run in "write the token" "rotate it"; do
+  echo
+  echo "demo: the service_token role on two hosts: $run"
+  extra=()
+  [ "$run" = "rotate it" ] && extra=(-e service_token_rotate=true)
+  ansible-playbook -i demo/inventory.ini demo/role.yml "${extra[@]}"
+  echo "demo: what the role wrote (tokens shown as fingerprints):"
+  python demo/show_written.py "$TELENOR_DEMO_DIR"
+  if [ "$emulated" = true ]; then
+    echo "demo: token requests for the role so far: $(( $(token_requests) - before_role )); tokens revoked: $(stat revoked)"
+  fi
+done
+if [ "$emulated" = true ]; then
+  echo "demo: the rotation made one token request and revoked the previous token once every host had the new one"
+fi

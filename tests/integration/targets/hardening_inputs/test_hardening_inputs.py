@@ -97,7 +97,7 @@ ROWS = [
         role={"service_token_files": [{"path": "{workdir}/app.conf", "format": "toml"}]}),
     Row("role-file-relative-path", ("service_token_files[0]", "path must be absolute", "relative/app.env"),
         role={"service_token_files": [{"path": "relative/app.env", "format": "env"}]}),
-    Row("role-file-template-without-template", ("service_token_files[0]", "format=template needs a template"),
+    Row("role-file-template-without-template", ("service_token_files", "format is template", "missing: template"),
         role={"service_token_files": [{"path": "{workdir}/app.conf", "format": "template"}]}),
 ]
 ROWS_BY_NAME = {row.name: row for row in ROWS}
@@ -169,7 +169,7 @@ def test_bad_input_fails_clearly_before_any_request(ansible, emulator, name, edg
 @pytest.mark.parametrize(("name", "edge", "wanted", "unwanted"), [
     pytest.param("role-file-template-without-template", "role", (), ("path must be absolute",),
                  id="role-template-entry-is-not-told-its-absolute-path-is-wrong"),
-    pytest.param("role-file-relative-path", "role", (), ("needs a template",),
+    pytest.param("role-file-relative-path", "role", (), ("format is template",),
                  id="role-env-entry-is-not-told-about-templates"),
     pytest.param("empty-client-id", "role", ("service_token_client_id",), (),
                  id="role-empty-override-names-the-variable-that-was-set"),

@@ -227,6 +227,7 @@ def test_vault_file_decrypts_to_the_current_token(fleet, emulator, tmp_path):
 @pytest.mark.parametrize(("playbook", "words"), [
     ("bad_format.yml", ["service_token_files", "format", "toml"]),
     ("relative_path.yml", ["service_token_files[0]", "path must be absolute"]),
+    ("template_missing.yml", ["service_token_files", "format is template", "template"]),
 ])
 def test_bad_variables_fail_at_role_start_naming_the_variable(fleet, emulator, playbook, words):
     run = fleet.run(playbook=HERE / playbook)
@@ -234,3 +235,31 @@ def test_bad_variables_fail_at_role_start_naming_the_variable(fleet, emulator, p
     for word in words:
         assert word in run.output, run.output
     assert emulator.stats()["token_requests"] == 0
+
+
+@pytest.mark.parametrize(("variables", "words"), [
+    # The lookup's own variables reach the role's token request.
+    pytest.param({"telenor_ca_path": "/nonexistent/telenor-ca.pem"}, ["ca_path", "/nonexistent/telenor-ca.pem", "does not exist"],
+                 id="telenor_ca_path"),
+    pytest.param({"telenor_validate_certs": "maybe"}, ["validate_certs", "maybe"], id="telenor_validate_certs"),
+    # The role's own overrides win over them.
+    pytest.param({"telenor_ca_path": "/nonexistent/a.pem", "service_token_ca_path": "/nonexistent/role-ca.pem"},
+                 ["/nonexistent/role-ca.pem", "does not exist"], id="service_token_ca_path"),
+    pytest.param({"service_token_timeout": 0}, ["timeout must be at least"], id="service_token_timeout"),
+    pytest.param({"service_token_retries": -1}, ["retries must be at least 0"], id="service_token_retries"),
+])
+def test_the_role_takes_every_connection_option_of_the_lookup(ansible, emulator, variables, words):
+    run = ansible.run(HERE / "options.yml", inventory=ansible.inventory(2), extra_vars=variables)
+    assert run.rc != 0
+    for word in words:
+        assert word in run.output, run.output
+    assert emulator.stats()["token_requests"] == 0
+    assert not list(HERE.glob("never-written-*"))
+
+
+def test_a_role_run_with_valid_options_makes_its_request(ansible, emulator, tmp_path):
+    target = tmp_path / "app.env"
+    run = ansible.run(HERE / "options.yml", inventory=ansible.inventory(1), extra_vars={
+        "it_target": str(target), "service_token_timeout": 5.5, "service_token_retries": 0, "telenor_validate_certs": True})
+    assert run.rc == 0, run.output
+    assert emulator.is_token_valid(target.read_text().strip().split("=", 1)[1])

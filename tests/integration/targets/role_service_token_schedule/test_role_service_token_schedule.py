@@ -1,0 +1,287 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The service_token role on a schedule: a soak with short-lived tokens and a prober, then faults.
+
+A scheduler loop starts the real ansible-playbook every fifth of the token's lifetime (the role
+README's documented maximum interval) while a prober calls the emulator's
+protected resource with each host's file token every PROBE_EVERY seconds. No probe may fail,
+during clean runs and when the token endpoint is down for a run or a host is unreachable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import FAKE_INIT_SCRIPT
+
+HERE = Path(__file__).parent
+SCHEDULE = HERE / "schedule.yml"
+MIN_TTL = HERE / "min_ttl.yml"
+HOSTS = ("soak1", "soak2", "soak3")
+FLAKY = "soak2"  # the host made unreachable for one renewal
+# The token lifetime: TELENOR_SOAK_LIFETIME, or else ten times a warm-up run's duration, between
+# SHORTEST and LONGEST. A tenth of the lifetime is what the schedule keeps to spare for a run.
+SHORTEST, LONGEST = 60, 150
+CLEAN_LIFETIMES = 2
+MAX_RUNS_PER_FAULT = 4  # a renewal is due at least every third run; bounded either way
+PROBE_EVERY = 0.5
+FIGURES = os.environ.get("TELENOR_SOAK_FIGURES")  # where to write the figures as JSON, if set
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ProbeCount:
+    probes: int = 0
+    failures: int = 0
+
+
+class Prober(threading.Thread):
+    """Calls the protected resource with each host's current file token, every PROBE_EVERY seconds."""
+
+    def __init__(self, emulator, files: dict[str, Path]) -> None:
+        super().__init__(daemon=True)
+        self.emulator = emulator
+        self.files = files
+        self.counts = {host: ProbeCount() for host in files}
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(PROBE_EVERY):
+            for host, path in self.files.items():
+                ok = self.emulator.client.is_token_valid(file_token(path))
+                count = self.counts[host]
+                count.probes += 1
+                count.failures += not ok
+
+    def snapshot(self) -> dict[str, ProbeCount]:
+        return {host: ProbeCount(c.probes, c.failures) for host, c in self.counts.items()}
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+
+
+def file_token(path: Path) -> str:
+    match = re.search(r"^TELENOR_ACCESS_TOKEN=(\S+)$", path.read_text(), re.M)
+    return match.group(1) if match else ""
+
+
+@dataclass
+class Schedule:
+    """Runs the role every `interval` seconds, start to start, like cron or a systemd timer."""
+
+    ansible: object
+    base: Path
+    service_prefix: str
+    next_start: float = 0.0
+    runs: list = field(default_factory=list)
+    overruns: int = 0
+
+    def inventory(self, unreachable: tuple[str, ...] = ()) -> Path:
+        lines = ["[fleet]"]
+        for host in HOSTS:
+            if host in unreachable:
+                lines.append(f"{host} ansible_connection=ssh ansible_host=127.0.0.1 ansible_port={closed_port()}"
+                             " ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'")
+            else:
+                lines.append(f"{host} ansible_connection=local ansible_python_interpreter={sys.executable}")
+        path = self.base / "inventory.ini"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    interval: int = 0
+
+    def run(self, *, unreachable: tuple[str, ...] = (), playbook: Path = SCHEDULE, env: dict | None = None, **extra):
+        now = time.monotonic()
+        if now < self.next_start:
+            time.sleep(self.next_start - now)
+        elif self.next_start:
+            self.overruns += 1  # the previous run took longer than the interval
+        self.next_start = max(now, self.next_start) + self.interval
+        result = self.ansible.run(playbook, inventory=self.inventory(unreachable), env=env, extra_vars={
+            "soak_base": str(self.base), "soak_interval": self.interval, "soak_service_prefix": self.service_prefix,
+            **extra})
+        self.runs.append(result)
+        return result
+
+    def tokens(self) -> dict[str, str]:
+        return {host: file_token(self.base / host / "app.env") for host in HOSTS}
+
+    def files(self) -> dict[str, bytes]:
+        return {host: (self.base / host / "app.env").read_bytes() for host in HOSTS}
+
+    def reloads(self, host: str) -> int:
+        log = self.base / host / "service.log"
+        return log.read_text().split().count("reload") if log.exists() else 0
+
+
+def fresh_hosts(base: Path) -> None:
+    for host in HOSTS:
+        directory = base / host
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "app.env").write_text("LOG_LEVEL=info\n")
+        (directory / "service.log").unlink(missing_ok=True)
+
+
+@pytest.fixture
+def schedule(ansible, tmp_path):
+    base = tmp_path / "hosts"
+    fresh_hosts(base)
+    prefix = f"telenor-soak-{os.getpid()}"
+    scripts = []
+    for host in HOSTS:
+        script = Path("/etc/init.d") / f"{prefix}-{host}"
+        script.write_text(FAKE_INIT_SCRIPT.format(log=base / host / "service.log"))
+        script.chmod(0o755)
+        scripts.append(script)
+    yield Schedule(ansible, base, prefix)
+    for script in scripts:
+        script.unlink()
+
+
+def soak_lifetime(schedule: Schedule, emulator) -> int:
+    """The token lifetime for this machine: ten warm-up runs' worth, within bounds."""
+    if os.environ.get("TELENOR_SOAK_LIFETIME"):
+        return int(os.environ["TELENOR_SOAK_LIFETIME"])
+    started = time.monotonic()
+    warmup = schedule.run(env={"TELENOR_TOKEN_CACHE_DIR": str(schedule.base.parent / "warm-up-cache")})
+    assert warmup.rc == 0, warmup.output
+    took = time.monotonic() - started
+    emulator.reset()
+    fresh_hosts(schedule.base)
+    schedule.next_start = 0.0
+    schedule.runs.clear()
+    return max(SHORTEST, min(LONGEST, 10 * (int(took) + 1)))
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    rows = re.findall(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M)
+    return {host: {"ok": int(ok), "changed": int(ch), "unreachable": int(un), "failed": int(fa)}
+            for host, ok, ch, un, fa in rows}
+
+
+def failed_probes(before: dict[str, ProbeCount], after: dict[str, ProbeCount], hosts) -> dict[str, int]:
+    return {host: after[host].failures - before[host].failures for host in hosts}
+
+
+def probes(before: dict[str, ProbeCount], after: dict[str, ProbeCount]) -> int:
+    return sum(after[host].probes - before[host].probes for host in after)
+
+
+def renew_until(schedule: Schedule, condition, **kwargs):
+    """Run on schedule until condition(result, tokens_before) holds; bounded by MAX_RUNS_PER_FAULT."""
+    for _attempt in range(MAX_RUNS_PER_FAULT):
+        before = schedule.tokens()
+        result = schedule.run(**kwargs)
+        if condition(result, before):
+            return result, before
+    pytest.fail(f"the fault never met a renewal in {MAX_RUNS_PER_FAULT} runs")
+
+
+def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulator):
+    lifetime = soak_lifetime(schedule, emulator)
+    schedule.interval = lifetime // 5  # the documented maximum interval
+    emulator.faults(expires_in=lifetime)
+    first = schedule.run()
+    assert first.rc == 0, first.output
+    prober = Prober(emulator, {host: schedule.base / host / "app.env" for host in HOSTS})
+    prober.start()
+    figures = {"lifetime_s": lifetime, "interval_s": schedule.interval, "probe_every_s": PROBE_EVERY}
+    try:
+        # Clean: two lifetimes of scheduled runs.
+        start = prober.snapshot()
+        seen = {host: {schedule.tokens()[host]} for host in HOSTS}
+        clean_runs = CLEAN_LIFETIMES * lifetime // schedule.interval
+        for _run in range(clean_runs):
+            run = schedule.run()
+            assert run.rc == 0, run.output
+            assert "WARNING: service_token_schedule_interval" not in run.stdout  # settings leave no gap
+            for host, token in schedule.tokens().items():
+                seen[host].add(token)
+        clean_end = prober.snapshot()
+        stats = emulator.stats()
+        runs = clean_runs + 1
+        assert failed_probes(start, clean_end, HOSTS) == {host: 0 for host in HOSTS}
+        assert 2 <= stats["tokens_issued"] < runs  # renewed several times, not on every run
+        assert stats["revoked"] == 0  # natural renewal: the previous token expires on its own
+        for host in HOSTS:  # one reload per renewal, not per run
+            assert len(seen[host]) == stats["tokens_issued"]
+            assert schedule.reloads(host) == stats["tokens_issued"]
+        figures["clean"] = {"runs": runs, "probes": probes(start, clean_end),
+                            "failed_probes": 0, "renewals": stats["tokens_issued"],
+                            "token_requests": stats["token_requests"],
+                            "reloads_per_host": stats["tokens_issued"], "overruns": schedule.overruns}
+
+        # The token endpoint is down from now until a run that needs it has failed.
+        emulator.faults(fail_next=10_000, fail_status=500)
+        held = schedule.files()
+        outage = renew_until(schedule, lambda result, _before: result.rc != 0)[0]
+        assert "No token for this run" in outage.stdout, outage.output
+        assert all(host in outage.stdout.split("No token for this run", 1)[1] for host in HOSTS)
+        assert schedule.files() == held  # no file touched
+        assert all(emulator.is_token_valid(token) for token in schedule.tokens().values())
+        emulator.faults(fail_next=0)
+        healed = schedule.run()
+        assert healed.rc == 0, healed.output
+        assert len(set(schedule.tokens().values())) == 1
+
+        # One host unreachable until the others got a renewal without it.
+        healthy = [host for host in HOSTS if host != FLAKY]
+        flaky_file = (schedule.base / FLAKY / "app.env").read_bytes()
+        missed, before = renew_until(
+            schedule, lambda result, before: schedule.tokens()[healthy[0]] != before[healthy[0]],
+            unreachable=(FLAKY,))
+        assert missed.rc != 0
+        assert recap(missed.stdout)[FLAKY]["unreachable"] == 1
+        assert f"{FLAKY} failed or were unreachable" in missed.stdout
+        assert (schedule.base / FLAKY / "app.env").read_bytes() == flaky_file
+        assert emulator.is_token_valid(before[FLAKY])  # the token it holds still works
+        back = schedule.run()
+        assert back.rc == 0, back.output
+        assert len(set(schedule.tokens().values())) == 1  # healed: it has the current token
+        schedule.run()
+        end = prober.snapshot()
+    finally:
+        prober.stop()
+    stats = emulator.stats()
+    assert failed_probes(clean_end, end, healthy) == {host: 0 for host in healthy}
+    figures["faults"] = {
+        "runs": len(schedule.runs) - runs, "probes": probes(clean_end, end),
+        "failed_probes_healthy": 0, "failed_probes_unreachable_host": end[FLAKY].failures - clean_end[FLAKY].failures,
+        "renewals": stats["tokens_issued"] - figures["clean"]["renewals"],
+        "token_requests": stats["token_requests"] - figures["clean"]["token_requests"],
+        "reloads_per_host": {host: schedule.reloads(host) - figures["clean"]["reloads_per_host"] for host in HOSTS},
+        "overruns": schedule.overruns - figures["clean"]["overruns"],
+    }
+    print(json.dumps(figures, indent=2))
+    if FIGURES:
+        Path(FIGURES).write_text(json.dumps(figures, indent=2) + "\n")
+
+
+@pytest.mark.parametrize(("extra", "warned"), [
+    pytest.param({"soak_interval": 1500, "service_token_min_ttl": 300}, True, id="min-ttl-shorter-than-interval"),
+    pytest.param({"soak_interval": 1800}, True, id="interval-longer-than-half-the-lifetime"),
+    pytest.param({"soak_interval": 600}, False, id="defaults-and-ten-minutes"),
+    pytest.param({"soak_interval": 600, "service_token_min_ttl": 900}, False, id="min-ttl-covers-the-interval"),
+])
+def test_a_declared_interval_that_leaves_a_gap_is_warned_about(schedule, emulator, extra, warned):
+    # The emulator's tokens live 3599 s, as the Telenor API's do.
+    run = schedule.run(playbook=MIN_TTL, **{"service_token_schedule_interval": extra["soak_interval"], **extra})
+    assert run.rc == 0, run.output
+    assert ("WARNING: service_token_schedule_interval" in run.stdout) is warned, run.stdout
