@@ -225,6 +225,5 @@ def test_the_role_over_several_hosts_with_a_vaulted_password_through_module_defa
     _run_role(users_ansible, users_emulator, role_fleet, "role_module_defaults.yml")
 
 
-@pytest.mark.skip(reason="needs role variables, added at merge")
 def test_the_role_over_several_hosts_with_a_vaulted_password_in_its_variables(users_ansible, users_emulator, role_fleet):
     _run_role(users_ansible, users_emulator, role_fleet, "role_site.yml")
