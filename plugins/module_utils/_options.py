@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from ._cache import TokenCache
 from ._errors import TelenorConfigError
+from ._redis_cache import RedisTokenCache, redis_cache_options
 
 DEFAULT_API_URL = "https://api.telenor.no"
 DEFAULT_CACHE_DIR = "~/.cache/telenor_oauth"
@@ -61,7 +62,7 @@ class Settings:
     """Validated connection settings. The secret is left out of repr()."""
 
     __slots__ = ("api_url", "client_id", "client_secret", "scope", "validate_certs", "ca_path",
-                 "timeout", "retries", "min_ttl", "cache_dir")
+                 "timeout", "retries", "min_ttl", "cache_dir", "cache_url", "cache_ca_path")
 
     def __init__(
         self,
@@ -76,6 +77,8 @@ class Settings:
         retries: int,
         min_ttl: int,
         cache_dir: str,
+        cache_url: str | None = None,
+        cache_ca_path: str | None = None,
     ) -> None:
         self.api_url = api_url
         self.client_id = client_id
@@ -87,6 +90,8 @@ class Settings:
         self.retries = retries
         self.min_ttl = min_ttl
         self.cache_dir = cache_dir
+        self.cache_url = cache_url
+        self.cache_ca_path = cache_ca_path
 
     def __repr__(self) -> str:
         return f"Settings(api_url={self.api_url!r}, client_id={self.client_id!r}, scope={self.scope!r})"
@@ -112,6 +117,17 @@ class Settings:
         )
 
     def cache(self) -> TokenCache:
+        if self.cache_url:
+            return RedisTokenCache(  # type: ignore[return-value]  # the same interface
+                self.cache_url,
+                ca_path=self.cache_ca_path,
+                api_url=self.api_url,
+                client_id=self.client_id,
+                scope=self.scope,
+                client_secret=self.client_secret,
+                timeout=self.timeout,
+                retries=self.retries,
+            )
         return TokenCache(
             self.cache_dir,
             api_url=self.api_url,
@@ -247,6 +263,7 @@ def settings_from_options(adapter: OptionAdapter) -> Settings:
     if ca_path is not None and not os.path.exists(os.path.expanduser(ca_path)):
         raise TelenorConfigError(f"ca_path {ca_path!r} does not exist")
     validate_certs = adapter.get("validate_certs")
+    cache_url, cache_ca_path = redis_cache_options(adapter.get)
     return Settings(
         api_url=normalize_api_url(adapter.get("api_url") or DEFAULT_API_URL),
         client_id=client_id,
@@ -258,4 +275,6 @@ def settings_from_options(adapter: OptionAdapter) -> Settings:
         retries=_number(adapter, "retries", 3, minimum=0, integer=True),
         min_ttl=_number(adapter, "min_ttl", 300, minimum=0, integer=True),
         cache_dir=os.path.abspath(os.path.expanduser(cache_dir)),
+        cache_url=cache_url,
+        cache_ca_path=cache_ca_path,
     )
