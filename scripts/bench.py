@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=200)
     parser.add_argument("--forks", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis column (option cache_url)")
     args = parser.parse_args()
 
     emulator = Emulator().start(clients=[("bench-client", "bench-secret")])
@@ -112,6 +113,7 @@ def main() -> None:
                 for name in LOOKUPS:  # interleaved, so drift hits all alike
                     times[mode, name].append(run(files[name], inventory, args.forks, mode_env))
         total_requests = emulator.stats()["token_requests"]
+        redis_figures = [] if args.no_redis else bench_redis(args, emulator, work, env, files)
     emulator.stop()
 
     median = {key: statistics.median(values) for key, values in times.items()}
@@ -128,6 +130,57 @@ def main() -> None:
     for mode in modes:
         ratio = median[mode, "telenor_token"] / median[mode, "env"]
         print(f"ratio telenor_token / env, warm, {mode:<8}   {ratio:.3f}   (target <= 1.10)")
+    for line in redis_figures:
+        print(line)
+
+
+def bench_redis(args: argparse.Namespace, emulator: Emulator, work: Path, env: dict[str, str],
+                files: dict[str, Path]) -> list[str]:
+    """The Redis column: the same lookup with cache_url on a local redis-server, against env; its figures."""
+    import shutil  # pylint: disable=import-outside-toplevel
+
+    try:
+        from tests.integration.redis_server import RedisServer  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return ["redis: skipped (the redis Python library is not installed)"]
+    if shutil.which("redis-server") is None:
+        return ["redis: skipped (redis-server is not installed: apt-get install redis-server)"]
+    (work / "redis").mkdir()
+    server = RedisServer(work / "redis").start()
+    try:
+        redis_env = {**env, "TELENOR_TOKEN_CACHE_URL": server.url, "TELENOR_TOKEN_CACHE_DIR": str(work / "unused-cache")}
+        inventory = files["inventory"]
+        before = emulator.stats()["token_requests"]
+        cold_time = run(files["telenor_token"], inventory, args.forks, redis_env)
+        cold_requests = emulator.stats()["token_requests"] - before
+        run(files["telenor_token"], inventory, args.forks, redis_env)
+        warm_requests = emulator.stats()["token_requests"] - before - cold_requests
+        modes = {
+            "default": (redis_env, env),
+            "preload": ({**redis_env, "ANSIBLE_CALLBACKS_ENABLED": "telenor.oauth.preload"},
+                        {**env, "ANSIBLE_CALLBACKS_ENABLED": "telenor.oauth.preload"}),
+        }
+        times: dict[tuple[str, str], list[float]] = {(mode, name): [] for mode in modes for name in LOOKUPS}
+        for _round in range(args.rounds):
+            for mode, (lookup_env, env_env) in modes.items():
+                times[mode, "telenor_token"].append(run(files["telenor_token"], inventory, args.forks, lookup_env))
+                times[mode, "env"].append(run(files["env"], inventory, args.forks, env_env))
+    finally:
+        server.stop()
+    figures = [
+        f"redis: token requests, cold cache run:      {cold_requests}   (target 1)",
+        f"redis: token requests, second run (warm):   {warm_requests}   (target 0)",
+        f"redis: cold run wall time:                  {cold_time:.2f} s",
+    ]
+    for mode in modes:
+        for name in LOOKUPS:
+            spread = ", ".join(f"{value:.2f}" for value in times[mode, name])
+            median = statistics.median(times[mode, name])
+            figures.append(f"redis: median wall time, {mode:<8} {name:<14}    {median:.2f} s   ({spread})")
+    for mode in modes:
+        ratio = statistics.median(times[mode, "telenor_token"]) / statistics.median(times[mode, "env"])
+        figures.append(f"redis: ratio telenor_token (Redis) / env, warm, {mode:<8}   {ratio:.3f}   (target <= 1.15)")
+    return figures
 
 
 if __name__ == "__main__":

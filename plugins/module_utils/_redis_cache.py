@@ -175,6 +175,12 @@ def _redis():
     return redis
 
 
+def preload_redis_library() -> None:
+    """Import redis now, if it is installed, so that processes forked later inherit it."""
+    with contextlib.suppress(TelenorConfigError):  # not installed: the lookup says so if it needs it
+        _redis()
+
+
 def _no_client_setinfo() -> dict[str, t.Any]:
     """Options that skip CLIENT SETINFO's two round trips on connect: the warm path is one GET."""
     try:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.integration.conftest import CLIENT_SECRET, Ansible
 
-from tests.integration.targets.cache_redis.conftest import REDIS_PASSWORD
+from tests.integration.redis_server import REDIS_PASSWORD
 
 HERE = Path(__file__).parent
 FLEET = HERE / "fleet.yml"

@@ -308,3 +308,25 @@ def test_an_unreachable_redis_keeps_the_token_when_revoking(api, make_settings, 
     with pytest.raises(TelenorCacheError, match="Redis token cache"):
         revoke_token(make_settings(cache_url=unreachable_url), "AT-given")
     assert api.logout_requests == []
+
+
+@pytest.fixture
+def silent_redis_url():
+    """A port that accepts connections and never answers, as a hung Redis would."""
+    import socket  # pylint: disable=import-outside-toplevel
+
+    _redis_cache._POOLS.clear()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield f"redis://:{PASSWORD}@127.0.0.1:{listener.getsockname()[1]}/0"
+    _redis_cache._POOLS.clear()
+
+
+def test_a_redis_that_does_not_answer_times_out_with_the_timeout_option_named(api, make_settings, silent_redis_url):
+    with pytest.raises(TelenorCacheError) as caught:
+        obtain_token(make_settings(cache_url=silent_redis_url, timeout=0.2))
+    message = caught.value.message
+    assert "did not answer within 0.2 s (option timeout)" in message
+    assert "redis://:***@127.0.0.1:" in message and PASSWORD not in message
+    assert api.token_requests == []
