@@ -133,7 +133,7 @@ def test_a_bad_cache_url_is_refused_by_name_without_its_password(url, problem):
     ("redis://Redis-pw-no-colon@h", "redis://***@h"),  # a password written without the colon
     ("redis://h:6379/0", "redis://h:6379/0"),
     (f"unix://:{PASSWORD}@/run/redis.sock?db=1", "unix://:***@/run/redis.sock?db=1"),
-    (f"redis://app:pass@word@h", "redis://app:***@h"),  # the last @ ends the password
+    ("redis://app:pass@word@h", "redis://app:***@h"),  # the last @ ends the password
 ])
 def test_urls_are_shown_without_their_password(url, shown):
     assert redacted_url(url) == shown
