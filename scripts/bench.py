@@ -14,6 +14,9 @@ emulator on loopback:
     callback enabled (for both playbooks), which loads the lookup before
     Ansible forks its per-host workers.
 Targets: 1 request cold, 0 warm, ratio at most 1.10.
+The Redis column (bench_redis) does the same with cache_url on a local
+redis-server (needs redis-server and the redis library; --no-redis skips it):
+warm lookup through Redis / env lookup, target at most 1.15.
 
     python scripts/bench.py [--hosts 200] [--forks 20] [--rounds 5]
 """
