@@ -19,6 +19,10 @@ emulator on loopback:
   * the time a freshly forked worker takes to load each lookup, in ms.
 Targets: 1 request cold, 0 warm; ratio at most 1.10 on the defaults and at
 most 1.03 with the preload callback, at 200 and at 1,000 hosts.
+The Redis column (bench_redis) does the same with cache_url on a local
+redis-server, at the first inventory size (needs redis-server and the redis
+library; --no-redis skips it): warm lookup through Redis / env lookup, target
+at most 1.15.
 
     python scripts/bench.py [--hosts 200,1000] [--forks 20] [--rounds 5]
 """
@@ -184,11 +188,62 @@ def measure(files: dict[str, Path], *, forks: int, rounds: int, env: dict[str, s
             print(f"ratio {name} / env, warm, {mode:<8} {' ' * (14 - len(name))}{ratio:.3f}   {target}")
 
 
+def bench_redis(args: argparse.Namespace, emulator: Emulator, work: Path, env: dict[str, str],
+                files: dict[str, Path]) -> list[str]:
+    """The Redis column: the same lookup with cache_url on a local redis-server, against env; its figures."""
+    import shutil  # pylint: disable=import-outside-toplevel
+
+    try:
+        from tests.integration.redis_server import RedisServer  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return ["redis: skipped (the redis Python library is not installed)"]
+    if shutil.which("redis-server") is None:
+        return ["redis: skipped (redis-server is not installed: apt-get install redis-server)"]
+    (work / "redis").mkdir()
+    server = RedisServer(work / "redis").start()
+    try:
+        redis_env = {**env, "TELENOR_TOKEN_CACHE_URL": server.url, "TELENOR_TOKEN_CACHE_DIR": str(work / "unused-cache")}
+        inventory = files["inventory"]
+        before = emulator.stats()["token_requests"]
+        cold_time = run(files["telenor_token"], inventory, args.forks, redis_env)
+        cold_requests = emulator.stats()["token_requests"] - before
+        run(files["telenor_token"], inventory, args.forks, redis_env)
+        warm_requests = emulator.stats()["token_requests"] - before - cold_requests
+        modes = {
+            "default": (redis_env, env),
+            "preload": ({**redis_env, "ANSIBLE_CALLBACKS_ENABLED": "telenor.oauth.preload"},
+                        {**env, "ANSIBLE_CALLBACKS_ENABLED": "telenor.oauth.preload"}),
+        }
+        names = ("telenor_token", "env")
+        times: dict[tuple[str, str], list[float]] = {(mode, name): [] for mode in modes for name in names}
+        for _round in range(args.rounds):
+            for mode, (lookup_env, env_env) in modes.items():
+                times[mode, "telenor_token"].append(run(files["telenor_token"], inventory, args.forks, lookup_env))
+                times[mode, "env"].append(run(files["env"], inventory, args.forks, env_env))
+    finally:
+        server.stop()
+    figures = [
+        f"redis: token requests, cold cache run:      {cold_requests}   (target 1)",
+        f"redis: token requests, second run (warm):   {warm_requests}   (target 0)",
+        f"redis: cold run wall time:                  {cold_time:.2f} s",
+    ]
+    for mode in modes:
+        for name in names:
+            spread = ", ".join(f"{value:.2f}" for value in times[mode, name])
+            median = statistics.median(times[mode, name])
+            figures.append(f"redis: median wall time, {mode:<8} {name:<14}    {median:.2f} s   ({spread})")
+    for mode in modes:
+        ratio = statistics.median(times[mode, "telenor_token"]) / statistics.median(times[mode, "env"])
+        figures.append(f"redis: ratio telenor_token (Redis) / env, warm, {mode:<8}   {ratio:.3f}   (target <= 1.15)")
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hosts", default="200,1000", help="inventory sizes, comma-separated (default 200,1000)")
     parser.add_argument("--forks", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis column (option cache_url)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.hosts.split(",")]
 
@@ -214,6 +269,10 @@ def main() -> None:
                 print(f"  {name:<30} {ms:6.1f} ms")
             for hosts in sizes:
                 measure(write_fixture(work, hosts), forks=args.forks, rounds=args.rounds, env=env, emulator=emulator)
+            if not args.no_redis:
+                print()
+                files = write_fixture(work, sizes[0])
+                print("\n".join(bench_redis(args, emulator, work, env, files)))
     finally:
         emulator.stop()
 

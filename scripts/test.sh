@@ -7,7 +7,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
 
 # Debian packages the suite needs: shellcheck (ansible-test sanity), openssh-server
-# and sudo (the SSH test host with become), python3-yaml (its Python).
+# and sudo (the SSH test host with become), python3-yaml (its Python), redis-server
+# (the Redis token cache tests start their own on 127.0.0.1; the service is not used).
 ensure_debian_packages() {
   local missing=()
   for pkg in "$@"; do
@@ -21,7 +22,7 @@ ensure_debian_packages() {
   fi
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null
 }
-ensure_debian_packages shellcheck openssh-server sudo python3-yaml || exit 1
+ensure_debian_packages shellcheck openssh-server sudo python3-yaml redis-server || exit 1
 
 "$root/scripts/bootstrap.sh" core219 || exit 1
 venv="$root/.venv/core219"

@@ -18,6 +18,8 @@ description:
   - This callback loads P(telenor.oauth.telenor_token#lookup) once, in the controller's main
     process, when the playbook starts; every worker then inherits it, and the lookup costs about as
     much as P(ansible.builtin.env#lookup).
+  - When O(telenor.oauth.telenor_token#lookup:cache_url) is set in the environment or in C(ansible.cfg),
+    it also imports the C(redis) Python library once, for the same reason.
   - It changes no output and no behaviour; without it the lookup works the same, only slower on
     large inventories.
 notes:
@@ -25,8 +27,11 @@ notes:
     C([defaults]), or with E(ANSIBLE_CALLBACKS_ENABLED=telenor.oauth.preload).
 """
 
+from ansible.errors import AnsibleError
 from ansible.plugins.callback import CallbackBase
 from ansible.plugins.loader import lookup_loader
+
+from ansible_collections.telenor.oauth.plugins.module_utils._redis_cache import preload_redis_library
 
 
 class CallbackModule(CallbackBase):
@@ -36,4 +41,13 @@ class CallbackModule(CallbackBase):
     CALLBACK_NEEDS_ENABLED = True
 
     def v2_playbook_on_start(self, playbook):
-        lookup_loader.get("telenor.oauth.telenor_token")
+        lookup = lookup_loader.get("telenor.oauth.telenor_token")
+        # With cache_url set in the environment or ansible.cfg, import the
+        # redis library here too: importing it costs more than a warm lookup.
+        try:
+            lookup.set_options()
+            wants_redis = bool(lookup.get_option("cache_url"))
+        except AnsibleError:
+            return  # a bad option: the lookup reports it when it runs
+        if wants_redis:
+            preload_redis_library()

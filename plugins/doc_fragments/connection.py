@@ -104,6 +104,30 @@ options:
         (and, with O(grant_type=password), from O(password) too); files are mode C(0600).
     type: path
     default: ~/.cache/telenor_oauth
+  cache_url:
+    description:
+      - Keep the token cache in Redis instead of O(cache_dir), so that every controller, AWX or
+        Automation Platform job and CI runner pointing at the same Redis shares one token (one
+        token request for all of them, not one per job).
+      - "Accepted forms: V(redis://[[user]:password@]host[:port][/db]),
+        V(rediss://[[user]:password@]host[:port][/db]) (TLS, verified against O(cache_ca_path) or the
+        system's CAs), and V(unix://[[user]:password@]/path/to/redis.sock[?db=N])."
+      - Records are the same AES-256-GCM envelopes as in the file cache, under key names that are
+        hashes, each expiring with its token. The lock that makes one process request the token
+        while the others wait is a Redis key with an expiry, so a holder that dies frees it.
+      - When Redis cannot be reached, refuses the password or times out, the task fails with an
+        error naming Redis and the URL (without its password), and no token is requested. Unset
+        O(cache_url) to fall back to the file cache.
+      - The URL's password is never shown in output or errors. Needs the C(redis) Python library.
+      - When unset, the file cache in O(cache_dir) is used.
+    type: str
+  cache_ca_path:
+    description:
+      - A CA bundle file to verify the Redis server's TLS certificate with, for a V(rediss://)
+        O(cache_url), instead of the system's CAs.
+    type: path
+requirements:
+  - redis (the Python library; only with O(cache_url))
 notes:
   - Proxies are taken from the usual C(HTTPS_PROXY), C(HTTP_PROXY) and C(NO_PROXY) environment variables.
   - Error messages name the HTTP status, the Telenor error code and what it means; they never
@@ -194,4 +218,20 @@ options:
     ini:
       - section: telenor_oauth
         key: cache_dir
+  cache_url:
+    env:
+      - name: TELENOR_TOKEN_CACHE_URL
+    vars:
+      - name: telenor_cache_url
+    ini:
+      - section: telenor_oauth
+        key: cache_url
+  cache_ca_path:
+    env:
+      - name: TELENOR_TOKEN_CACHE_CA_PATH
+    vars:
+      - name: telenor_cache_ca_path
+    ini:
+      - section: telenor_oauth
+        key: cache_ca_path
 """

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from ._cache import TokenCache
 from ._errors import CLIENT_CREDENTIALS, GRANT_TYPES, TelenorConfigError
+from ._redis_cache import RedisTokenCache, redis_cache_options
 
 DEFAULT_API_URL = "https://api.telenor.no"
 DEFAULT_CACHE_DIR = "~/.cache/telenor_oauth"
@@ -76,7 +77,8 @@ class Settings:
     """Validated connection settings. The secret is left out of repr()."""
 
     __slots__ = ("api_url", "client_id", "client_secret", "scope", "validate_certs", "ca_path",
-                 "timeout", "retries", "min_ttl", "cache_dir", "grant_type", "username", "password")
+                 "timeout", "retries", "min_ttl", "cache_dir", "grant_type", "username", "password",
+                 "cache_url", "cache_ca_path")
 
     def __init__(
         self,
@@ -94,6 +96,8 @@ class Settings:
         grant_type: str = CLIENT_CREDENTIALS,
         username: str | None = None,
         password: str | None = None,
+        cache_url: str | None = None,
+        cache_ca_path: str | None = None,
     ) -> None:
         self.api_url = api_url
         self.client_id = client_id
@@ -108,6 +112,8 @@ class Settings:
         self.grant_type = grant_type
         self.username = username
         self.password = password
+        self.cache_url = cache_url
+        self.cache_ca_path = cache_ca_path
 
     def __repr__(self) -> str:
         return (
@@ -139,6 +145,20 @@ class Settings:
         )
 
     def cache(self) -> TokenCache:
+        if self.cache_url:
+            return RedisTokenCache(  # type: ignore[return-value]  # the same interface
+                self.cache_url,
+                ca_path=self.cache_ca_path,
+                api_url=self.api_url,
+                client_id=self.client_id,
+                scope=self.scope,
+                client_secret=self.client_secret,
+                timeout=self.timeout,
+                retries=self.retries,
+                grant_type=self.grant_type,
+                username=self.username,
+                password=self.password,
+            )
         return TokenCache(
             self.cache_dir,
             api_url=self.api_url,
@@ -320,6 +340,7 @@ def settings_from_options(adapter: OptionAdapter) -> Settings:
     if ca_path is not None and not os.path.exists(os.path.expanduser(ca_path)):
         raise TelenorConfigError(f"ca_path {ca_path!r} does not exist")
     validate_certs = adapter.get("validate_certs")
+    cache_url, cache_ca_path = redis_cache_options(adapter.get)
     return Settings(
         api_url=normalize_api_url(adapter.get("api_url") or DEFAULT_API_URL),
         client_id=client_id,
@@ -334,4 +355,6 @@ def settings_from_options(adapter: OptionAdapter) -> Settings:
         grant_type=grant_type,
         username=username,
         password=password,
+        cache_url=cache_url,
+        cache_ca_path=cache_ca_path,
     )

@@ -24,7 +24,8 @@ description:
     C(TELENOR_CLIENT_SECRET), C(TELENOR_GRANT_TYPE), C(TELENOR_USERNAME), C(TELENOR_PASSWORD),
     C(TELENOR_API_URL), C(TELENOR_SCOPE) and
     C(TELENOR_TOKEN_CACHE_DIR) (and C(TELENOR_VALIDATE_CERTS), C(TELENOR_CA_PATH),
-    C(TELENOR_TIMEOUT), C(TELENOR_RETRIES), C(TELENOR_TOKEN_MIN_TTL)) of the host the
+    C(TELENOR_TIMEOUT), C(TELENOR_RETRIES), C(TELENOR_TOKEN_MIN_TTL),
+    C(TELENOR_TOKEN_CACHE_URL), C(TELENOR_TOKEN_CACHE_CA_PATH)) of the host the
     module runs on.
 options:
   state:
@@ -297,6 +298,9 @@ def argument_spec() -> dict:
         "retries": {"type": "int", "default": 3, **_env("TELENOR_RETRIES")},
         "min_ttl": {"type": "int", "default": 300, **_env("TELENOR_TOKEN_MIN_TTL")},
         "cache_dir": {"type": "path", "default": DEFAULT_CACHE_DIR, **_env("TELENOR_TOKEN_CACHE_DIR")},
+        # no_log: the URL may carry the Redis password.
+        "cache_url": {"type": "str", "no_log": True, **_env("TELENOR_TOKEN_CACHE_URL")},
+        "cache_ca_path": {"type": "path", **_env("TELENOR_TOKEN_CACHE_CA_PATH")},
     }
 
 

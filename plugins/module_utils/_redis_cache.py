@@ -1,0 +1,339 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This file is private to the telenor.oauth collection; it is not a public API.
+
+"""The token cache on Redis (option ``cache_url``), shared by every controller that points at it.
+
+It keeps the file cache's interface (``load``, ``locked``, ``store``,
+``delete``) and its guarantees, across machines:
+
+* the record is the file cache's encrypted envelope (``seal``/``unseal``),
+  under a key named by the identity's hash, expiring with its token;
+* the lock is a Redis key set with ``SET NX PX`` to a random owner value,
+  deleted only by its owner (compare-and-delete in one Lua script), and
+  expiring on its own if its holder dies. It lives longer than the worst case
+  of the token requests made under it, so it never expires under a live holder.
+
+Faults fail closed: an unreachable Redis, a refused password or a timeout
+raises TelenorCacheError naming Redis and the URL without its password; no
+token is requested then, so a broken Redis never turns into one request per
+host. The redis library is imported only when a cache_url is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import secrets
+import time
+import typing as t
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ._cache import cache_key, seal, unseal
+from ._errors import TelenorCacheError, TelenorConfigError
+from ._token import TokenRecord
+
+SCHEMES = ("redis", "rediss", "unix")
+KEY_PREFIX = "telenor_oauth:"
+# The client's worst case per request sequence is (retries + 1) attempts of
+# a connect and a read timeout each, and a Retry-After of up to 30 s
+# (_client.RETRY_AFTER_CAP) before each retry; a refresh refused falls back
+# to a second sequence. The margin covers the Redis round trips around it.
+RETRY_AFTER_CAP = 30.0
+LOCK_MARGIN = 5.0
+POLL_FIRST = 0.005
+POLL_MAX = 0.25
+
+# Deletes the lock only if it still holds our owner value, atomically: a
+# holder whose lock expired must not delete the next holder's lock.
+_RELEASE_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+_POOLS: dict[tuple, t.Any] = {}
+
+
+def lock_ttl(*, timeout: float, retries: int) -> float:
+    """Seconds the lock lives: longer than every request that may be made while it is held."""
+    one_sequence = (retries + 1) * 2 * timeout + retries * RETRY_AFTER_CAP
+    return 2 * one_sequence + LOCK_MARGIN
+
+
+def _userinfo(url: str) -> tuple[str, str, str] | None:
+    """(before, userinfo, after) of a URL with a user:password@ part, else None."""
+    scheme, sep, rest = url.partition("://")
+    netloc_end = len(rest) if scheme == "unix" else next((i for i, c in enumerate(rest) if c in "/?#"), len(rest))
+    netloc = rest[:netloc_end]
+    if not sep or "@" not in netloc:
+        return None
+    userinfo, _at, host = netloc.rpartition("@")
+    return f"{scheme}{sep}", userinfo, f"@{host}{rest[netloc_end:]}"
+
+
+def redacted_url(url: str) -> str:
+    """The URL as it may be shown: its password, if any, replaced by ***, and any query but ?db=N."""
+    url, question, query = url.partition("?")
+    if question and not all(item.startswith("db=") for item in query.split("&")):
+        query = "***"
+    return _redacted_authority(url) + question + query
+
+
+def _redacted_authority(url: str) -> str:
+    parts = _userinfo(url)
+    if parts is None:
+        return url if "://" in url or "@" not in url else "***"
+    before, userinfo, after = parts
+    user, colon, _password = userinfo.partition(":")
+    # Without a colon, what was written may be a password meant as one: mask it all.
+    return f"{before}{user}:***{after}" if colon else f"{before}***{after}"
+
+
+def url_secrets(url: str) -> list[str]:
+    """The password of a cache_url, as written and percent-decoded: values to keep out of output."""
+    parts = _userinfo(url)
+    if parts is None:
+        return []
+    userinfo = parts[1]
+    secret = userinfo.partition(":")[2] if ":" in userinfo else userinfo
+    return sorted({value for value in (secret, unquote(secret)) if value}, key=len, reverse=True)
+
+
+def normalize_cache_url(value: t.Any) -> str | None:
+    """Check ``cache_url``; None when it is unset (the file cache is used)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise TelenorConfigError("cache_url must be a string such as redis://:password@redis.example.com:6379/0")
+    url = value.strip()
+    shown = redacted_url(url)
+    expected = (
+        "expected redis://[[user]:password@]host[:port][/db], rediss://... (TLS) or"
+        " unix://[[user]:password@]/path/to/redis.sock[?db=N]"
+    )
+    try:
+        parts = urlsplit(url)
+        _port = parts.port  # raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise TelenorConfigError(f"cache_url {shown!r} is not a valid URL ({type(exc).__name__}); {expected}") from None
+    if parts.scheme not in SCHEMES:
+        raise TelenorConfigError(f"cache_url {shown!r} is not a Redis URL; {expected}")
+    if parts.fragment or url.endswith("#"):
+        raise TelenorConfigError(f"cache_url {shown!r} must not have a fragment; {expected}")
+    if parts.scheme == "unix":
+        if parts.hostname or not parts.path.startswith("/"):
+            raise TelenorConfigError(f"cache_url {shown!r} needs the socket's absolute path; {expected}")
+        query = parse_qs(parts.query, keep_blank_values=True)
+        if set(query) - {"db"} or any(not item.isdigit() for item in query.get("db", [])):
+            raise TelenorConfigError(f"cache_url {shown!r}: a unix:// URL takes only ?db=N as query; {expected}")
+        return url
+    if not parts.hostname:
+        raise TelenorConfigError(f"cache_url {shown!r} has no host; {expected}")
+    if parts.query:
+        # redis-py would read options (a password, say) from the query;
+        # keep one way to write the URL, the documented one.
+        raise TelenorConfigError(f"cache_url {shown!r} must not have a query string; {expected}")
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        raise TelenorConfigError(f"cache_url {shown!r}: the database {database!r} is not a number; {expected}")
+    return url
+
+
+def redis_cache_options(get: t.Callable[[str], t.Any]) -> tuple[str | None, str | None]:
+    """Read and check cache_url and cache_ca_path through an option getter."""
+    url = normalize_cache_url(get("cache_url"))
+    ca_path = get("cache_ca_path") or None
+    if ca_path is None:
+        return url, None
+    if not isinstance(ca_path, str):
+        raise TelenorConfigError("cache_ca_path must be the path of a CA bundle file")
+    if url is None or not url.startswith("rediss://"):
+        raise TelenorConfigError(
+            "cache_ca_path is set, but cache_url is not a rediss:// (TLS) URL; the CA applies only to rediss://"
+        )
+    ca_path = os.path.abspath(os.path.expanduser(ca_path))
+    if not os.path.isfile(ca_path):
+        raise TelenorConfigError(f"cache_ca_path {ca_path!r} is not a file")
+    return url, ca_path
+
+
+def _redis():
+    try:
+        import redis  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        raise TelenorConfigError(
+            "The redis Python library is required for the Redis token cache (option cache_url);"
+            " install it on the host that runs this: python3 -m pip install redis"
+            " (or unset cache_url to use the file cache)"
+        ) from None
+    return redis
+
+
+def preload_redis_library() -> None:
+    """Import redis now, if it is installed, so that processes forked later inherit it."""
+    with contextlib.suppress(TelenorConfigError):  # not installed: the lookup says so if it needs it
+        _redis()
+
+
+def _no_client_setinfo() -> dict[str, t.Any]:
+    """Options that skip CLIENT SETINFO's two round trips on connect: the warm path is one GET."""
+    try:
+        from redis.driver_info import DriverInfo  # pylint: disable=import-outside-toplevel
+    except ImportError:  # redis-py 5 to 7
+        return {"lib_name": None, "lib_version": None}
+    return {"driver_info": DriverInfo(name=None, lib_version=None)}
+
+
+def _client(url: str, *, ca_path: str | None, timeout: float) -> t.Any:
+    """A client on this process's pool for the URL: the warm path reuses its connection."""
+    pool_key = (url, ca_path, timeout)
+    pool = _POOLS.get(pool_key)
+    redis = _redis()
+    if pool is None:
+        from redis.backoff import NoBackoff  # pylint: disable=import-outside-toplevel
+        from redis.retry import Retry  # pylint: disable=import-outside-toplevel
+
+        options: dict[str, t.Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            # One retry mends a pooled connection that Redis closed; no more,
+            # so that an unreachable Redis fails fast and clearly.
+            "retry": Retry(NoBackoff(), 1),
+        }
+        options.update(_no_client_setinfo())
+        if url.startswith("rediss://") and ca_path:
+            options["ssl_ca_certs"] = ca_path
+        pool = redis.ConnectionPool.from_url(url, **options)
+        _POOLS[pool_key] = pool
+    return redis.Redis(connection_pool=pool)
+
+
+class RedisTokenCache:
+    """The cache entry of one identity, in Redis."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ca_path: str | None,
+        api_url: str,
+        client_id: str,
+        scope: str | None,
+        client_secret: str,
+        timeout: float,
+        retries: int,
+        grant_type: str = "client_credentials",
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self._url = url
+        self._ca_path = ca_path
+        self._timeout = timeout
+        self._secret = client_secret
+        self._password = password
+        self.shown_url = redacted_url(url)
+        self.key = cache_key(api_url=api_url, client_id=client_id, scope=scope, client_secret=client_secret,
+                             grant_type=grant_type, username=username, password=password)
+        self.record_key = f"{KEY_PREFIX}{self.key}:token"
+        self.lock_key = f"{KEY_PREFIX}{self.key}:lock"
+        self.lock_ttl = lock_ttl(timeout=timeout, retries=retries)
+
+    def __repr__(self) -> str:
+        return f"RedisTokenCache({self.shown_url!r}, {self.record_key!r})"
+
+    @contextlib.contextmanager
+    def _redis_errors(self, doing: str) -> t.Iterator[None]:
+        """Turn the redis library's errors into a TelenorCacheError that is safe to show."""
+        redis = _redis()
+        try:
+            yield
+        except redis.exceptions.RedisError as exc:
+            raise TelenorCacheError(self._message(doing, exc)) from None
+        except OSError as exc:  # a CA file that cannot be read, for one
+            raise TelenorCacheError(self._message(doing, exc)) from None
+
+    def _message(self, doing: str, exc: Exception) -> str:
+        redis = _redis()
+        if isinstance(exc, redis.exceptions.AuthenticationError) or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+            what = "refused the password (check the user and password in cache_url)"
+        elif isinstance(exc, redis.exceptions.TimeoutError):
+            what = f"did not answer within {self._timeout:g} s (option timeout)"
+        elif isinstance(exc, redis.exceptions.ConnectionError):
+            what = "cannot be reached"
+        else:
+            what = "failed"
+        detail = str(exc)
+        detail = detail.replace(self._url, self.shown_url)
+        for secret in url_secrets(self._url):
+            detail = detail.replace(secret, "***")
+        return (
+            f"The Redis token cache at {self.shown_url} (option cache_url, env TELENOR_TOKEN_CACHE_URL)"
+            f" {what} while {doing}: {type(exc).__name__}: {detail}. No token was requested;"
+            " fix Redis or unset cache_url to use the file cache"
+        )
+
+    def _client(self) -> t.Any:
+        return _client(self._url, ca_path=self._ca_path, timeout=self._timeout)
+
+    def load(self) -> TokenRecord | None:
+        """The cached record, or None when there is none or it cannot be decrypted."""
+        with self._redis_errors("reading the token"):
+            blob = self._client().get(self.record_key)
+        if blob is None:
+            return None
+        return unseal(blob, secret=self._secret, key=self.key, password=self._password)
+
+    @contextlib.contextmanager
+    def locked(self, timeout: float | None = None) -> t.Iterator[None]:
+        """Hold this identity's lock in Redis; wait at most ``timeout`` seconds for it.
+
+        By default a waiter outwaits the lock's own expiry, so a holder that
+        died never makes the next one fail.
+        """
+        wait = self.lock_ttl + LOCK_MARGIN if timeout is None else timeout
+        owner = secrets.token_hex(16)
+        client = self._client()
+        self._acquire(client, owner, wait)
+        try:
+            yield
+        finally:
+            with self._redis_errors("releasing the token lock"):
+                client.eval(_RELEASE_SCRIPT, 1, self.lock_key, owner)
+
+    def _acquire(self, client: t.Any, owner: str, wait: float) -> None:
+        deadline = time.monotonic() + wait
+        delay = POLL_FIRST
+        ttl_ms = int(math.ceil(self.lock_ttl * 1000))
+        while True:
+            with self._redis_errors("taking the token lock"):
+                if client.set(self.lock_key, owner, nx=True, px=ttl_ms):
+                    return
+            if time.monotonic() >= deadline:
+                raise TelenorCacheError(
+                    f"Timed out after {int(wait)} s waiting for the token lock in the Redis token cache at"
+                    f" {self.shown_url}; another process holds it"
+                )
+            # Jittered, so that many waiters do not poll Redis in step.
+            time.sleep(delay * (0.5 + random.random() / 2))  # nosec B311 - not for security
+            delay = min(delay * 2, POLL_MAX)
+
+    def store(self, record: TokenRecord) -> None:
+        """Put the record in Redis, expiring with its token. Call under the lock."""
+        seconds = record.seconds_left()
+        if seconds <= 0:
+            self.delete()
+            return
+        blob = seal(record, secret=self._secret, key=self.key, password=self._password)
+        with self._redis_errors("storing the token"):
+            self._client().set(self.record_key, blob, ex=seconds)
+
+    def delete(self) -> None:
+        """Forget the record. Call under the lock."""
+        with self._redis_errors("deleting the token"):
+            self._client().delete(self.record_key)

@@ -1,0 +1,193 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The Redis token cache (cache_url), through the real ansible-playbook, a real redis-server and the emulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import CLIENT_SECRET, Ansible
+
+from tests.integration.redis_server import REDIS_PASSWORD
+
+HERE = Path(__file__).parent
+FLEET = HERE / "fleet.yml"
+KILL_MID_RUN = HERE / "kill_mid_run.yml"
+MODULE = HERE / "module.yml"
+REVOKE = HERE / "revoke.yml"
+WAIT_LIMIT = 120.0  # seconds a test waits for a state it polls for before it gives up
+
+
+def controller(collections_path, tmp_path: Path, emulator, name: str, cache_url: str) -> Ansible:
+    """One controller: its own HOME, cache directory and Ansible home; the shared Redis."""
+    workdir = tmp_path / name
+    (workdir / "home").mkdir(parents=True)
+    ansible = Ansible(collections_path, workdir, emulator)
+    ansible.env.update({"HOME": str(workdir / "home"), "TELENOR_TOKEN_CACHE_URL": cache_url})
+    return ansible
+
+
+@pytest.fixture
+def make_controller(collections_path, tmp_path, emulator, redis_server):
+    return lambda name="controller", url=None: controller(collections_path, tmp_path, emulator, name,
+                                                          url or redis_server.url)
+
+
+def redis_contents(redis_server) -> list[bytes]:
+    client = redis_server.client()
+    contents = []
+    for key in client.scan_iter("*"):
+        contents += [key, client.dump(key) or b""]
+        if client.type(key) == b"string":
+            contents.append(client.get(key) or b"")
+    return contents
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + WAIT_LIMIT
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def file_caches_used(*controllers: Ansible) -> list[Path]:
+    return [path for ansible in controllers if ansible.cache_dir.exists() for path in ansible.cache_dir.iterdir()]
+
+
+def test_three_controllers_running_at_once_make_one_token_request(make_controller, emulator, redis_server):
+    controllers = [make_controller(f"controller{i}") for i in range(3)]
+    procs = [
+        subprocess.Popen(
+            ansible.command(FLEET, inventory=ansible.inventory(25), forks=8,
+                            extra_vars={"token_out": str(ansible.workdir / "token")}),
+            cwd=ansible.workdir, env=ansible.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for ansible in controllers
+    ]
+    outputs = [proc.communicate(timeout=600)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], "\n".join(outputs)
+
+    stats = emulator.stats()
+    assert stats["token_requests"] == 1
+    assert stats["protected_requests"] == 75
+    tokens = {(ansible.workdir / "token").read_text() for ansible in controllers}
+    assert len(tokens) == 1  # one token everywhere
+    assert file_caches_used(*controllers) == []  # Redis, not each controller's file cache
+    client = redis_server.client()
+    assert len(list(client.scan_iter("telenor_oauth:*:token"))) == 1
+    assert list(client.scan_iter("telenor_oauth:*:lock")) == []  # every lock released
+
+    rerun = controllers[0].run(FLEET, inventory=controllers[0].inventory(5))
+    assert rerun.rc == 0, rerun.output
+    assert emulator.stats()["token_requests"] == 1
+
+
+def test_a_unix_socket_url_works(make_controller, emulator, redis_server):
+    ansible = make_controller(url=redis_server.unix_url)
+    run = ansible.run(FLEET, inventory=ansible.inventory(4))
+    assert run.rc == 0, run.output
+    assert emulator.stats()["token_requests"] == 1
+    assert len(list(redis_server.client().scan_iter("telenor_oauth:*:token"))) == 1
+
+
+def test_redis_holds_no_secret_no_token_and_no_password_in_clear(make_controller, emulator, redis_server):
+    ansible = make_controller()
+    run = ansible.run(FLEET, inventory=ansible.inventory(3), extra_vars={"token_out": str(ansible.workdir / "token")},
+                      args=("-vvvv",))
+    assert run.rc == 0, run.output
+    token = (ansible.workdir / "token").read_text()
+    module = ansible.run(MODULE, inventory=ansible.inventory(2), args=("-vvvv",))
+    assert module.rc == 0, module.output
+    contents = redis_contents(redis_server)
+    assert contents
+    for secret in (CLIENT_SECRET, token, REDIS_PASSWORD):
+        assert not [item for item in contents if secret.encode() in item]
+        assert secret not in run.output + module.output
+    assert not [item for item in contents if b"access_token" in item or b"Bearer" in item]  # encrypted
+
+
+def test_revocation_deletes_the_record_in_redis(make_controller, emulator, redis_server):
+    ansible = make_controller()
+    obtained = ansible.run(MODULE, inventory=ansible.inventory(2))
+    assert obtained.rc == 0, obtained.output
+    revoked = ansible.run(REVOKE)
+    assert revoked.rc == 0, revoked.output
+    assert emulator.stats()["revoked"] == 1
+    assert list(redis_server.client().scan_iter("telenor_oauth:*")) == []
+
+
+@pytest.mark.parametrize("fault", ["wrong password", "no password", "unreachable"])
+def test_a_redis_that_cannot_be_used_fails_closed_and_names_itself(make_controller, emulator, redis_server, fault):
+    url = {
+        "wrong password": f"redis://:wrong-{REDIS_PASSWORD}@127.0.0.1:{redis_server.port}/0",
+        "no password": f"redis://127.0.0.1:{redis_server.port}/0",
+        "unreachable": f"redis://:{REDIS_PASSWORD}@127.0.0.1:1/0",
+    }[fault]
+    ansible = make_controller(url=url)
+    run = ansible.run(FLEET, inventory=ansible.inventory(6), args=("-vvvv",))
+    assert run.rc != 0
+    assert "The Redis token cache at redis://" in run.output
+    assert ("refused the password" if "password" in fault else "cannot be reached") in run.output
+    assert REDIS_PASSWORD not in run.output
+    assert emulator.stats()["token_requests"] == 0  # never one request per host
+    assert file_caches_used(ansible) == []
+
+
+def test_redis_killed_in_the_middle_of_a_run_fails_the_rest_without_token_requests(make_controller, emulator,
+                                                                                   redis_server):
+    ansible = make_controller()
+    ready, go = ansible.workdir / "ready", ansible.workdir / "go"
+    proc = subprocess.Popen(
+        ansible.command(KILL_MID_RUN, inventory=ansible.inventory(12), forks=4,
+                        extra_vars={"ready_file": str(ready), "go_file": str(go)}),
+        cwd=ansible.workdir, env=ansible.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: ready.exists() or proc.poll() is not None, "the first play to finish")
+        assert emulator.stats()["token_requests"] == 1
+        redis_server.kill()
+        go.touch()
+        output = proc.communicate(timeout=600)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, output
+    assert "host0011" in output and "cannot be reached" in output
+    assert f"The Redis token cache at redis://:***@127.0.0.1:{redis_server.port}/0" in output
+    assert REDIS_PASSWORD not in output
+    assert emulator.stats()["token_requests"] == 1  # no host fell back to a request of its own
+    assert file_caches_used(ansible) == []
+
+
+def test_a_lock_holder_killed_while_holding_the_lock_frees_it_by_expiry(make_controller, emulator, redis_server):
+    # A short timeout keeps the lock's lifetime short: 2 * (2 * 3 s) + 5 s margin.
+    fast = {"TELENOR_TIMEOUT": "3", "TELENOR_RETRIES": "0"}
+    holder, successor = make_controller("holder"), make_controller("successor")
+    emulator.faults(latency=60, latency_next=1)  # the holder's request hangs
+    client = redis_server.client()
+    proc = subprocess.Popen(holder.command(FLEET, inventory=holder.inventory(2), forks=2),
+                            cwd=holder.workdir, env={**holder.env, **fast}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: emulator.stats()["token_requests"] == 1 or proc.poll() is not None,
+                   "the holder's token request")
+        os.killpg(proc.pid, signal.SIGKILL)  # the holder and its forks die with the lock held
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    locks = list(client.scan_iter("telenor_oauth:*:lock"))
+    assert len(locks) == 1, "the holder was not killed while it held the lock"
+    assert client.pttl(locks[0]) > 0  # it expires on its own
+
+    run = successor.run(FLEET, inventory=successor.inventory(3), env=fast)
+    assert run.rc == 0, run.output
+    assert emulator.stats()["token_requests"] == 2  # the dead holder's, never answered, and one more
+    assert list(client.scan_iter("telenor_oauth:*:lock")) == []
+    assert len(list(client.scan_iter("telenor_oauth:*:token"))) == 1
