@@ -143,7 +143,7 @@ class Settings:
         )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     import ipaddress  # pylint: disable=import-outside-toplevel  # only for http:// URLs
 
     if host.lower() == "localhost":
@@ -197,7 +197,7 @@ def normalize_api_url(value: t.Any) -> str:
         )
     if parts.query or parts.fragment or url.endswith(("?", "#")):
         raise TelenorConfigError(f"api_url {shown!r} must not have a query string or fragment")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise TelenorConfigError(
             f"api_url {shown!r} uses plain http:// to a host that is not loopback; the client secret"
             " would cross the network unencrypted. Use https:// (http:// is accepted only for"
