@@ -294,7 +294,11 @@ def _number(adapter: OptionAdapter, name: str, default: float, *, integer: bool)
 def _cache_dir(adapter: OptionAdapter) -> tuple[str, bool]:
     """The cache directory, absolute, and whether it is the default location."""
     value = adapter.get("cache_dir")
-    is_default = value in (None, "", DEFAULT_CACHE_DIR)
+    # Options of type path arrive expanded: the default is recognised in
+    # either form (a cache_dir set to the default location counts as it).
+    is_default = value in (None, "", DEFAULT_CACHE_DIR) or (
+        isinstance(value, str) and value == os.path.expanduser(DEFAULT_CACHE_DIR)
+    )
     if not isinstance(value, str) or not value:
         value = DEFAULT_CACHE_DIR
     expanded = os.path.expanduser(value)
