@@ -103,7 +103,8 @@ def test_bad_credentials_point_at_the_app_keys_not_portal_logins(code):
         pytest.param(TOKEN_ENDPOINT, 502, "<html><body>Bad Gateway</body></html>", ["HTTP 502", "no Telenor error code", "server error"], id="html-502"),
         pytest.param(TOKEN_ENDPOINT, 429, '{"message": "slow down"}', ["HTTP 429", "rate limited"], id="rate-limited"),
         pytest.param(TOKEN_ENDPOINT, 404, "Not Found", ["HTTP 404", "no Telenor error code"], id="plain-404"),
-        pytest.param(TOKEN_ENDPOINT, 401, '{"error": "invalid_client"}', ["HTTP 401", "OAuth error invalid_client", "check client_id"], id="oauth-error-without-code"),
+        pytest.param(TOKEN_ENDPOINT, 401, '{"error": "invalid_client"}', ["HTTP 401", "OAuth error invalid_client", "check client_id"],
+                     id="oauth-error-without-code"),
     ],
 )
 def test_unlisted_or_missing_codes_still_give_a_useful_message(endpoint, status, body, expected_words):

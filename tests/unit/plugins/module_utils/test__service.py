@@ -486,8 +486,8 @@ def home_is_a_file(tmp_path, monkeypatch):
     return home
 
 
-def test_an_unusable_home_falls_back_to_a_private_temp_dir_with_one_warning(api, make_settings, system_temp,
-                                                                              home_is_a_file):
+def test_an_unusable_home_falls_back_to_a_private_temp_dir_with_one_warning(
+        api, make_settings, system_temp, home_is_a_file):
     first = obtain_token(make_settings(cache_dir=None))
 
     fallback = system_temp / f"telenor_oauth-{os.geteuid()}"
@@ -506,8 +506,8 @@ def test_an_unusable_home_falls_back_to_a_private_temp_dir_with_one_warning(api,
 
 
 @pytest.mark.parametrize("planted", ["loose", "symlink", "file"])
-def test_a_fallback_dir_that_is_not_private_is_refused(api, make_settings, system_temp, home_is_a_file, tmp_path,
-                                                        planted):
+def test_a_fallback_dir_that_is_not_private_is_refused(
+        api, make_settings, system_temp, home_is_a_file, tmp_path, planted):
     fallback = system_temp / f"telenor_oauth-{os.geteuid()}"
     if planted == "loose":
         fallback.mkdir(mode=0o755)
