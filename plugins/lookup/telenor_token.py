@@ -122,7 +122,10 @@ def _raw_option(plugin: LookupBase, name: str, variables: dict | None, direct: d
     if origin == "Direct":
         return direct.get(name)
     if origin.startswith("var: "):
-        return (variables or {}).get(origin[len("var: "):], value)
+        raw = (variables or {}).get(origin[len("var: "):], value)
+        # A play variable is a template ("{{ other_var }}"): resolve it as Ansible would.
+        templar = getattr(plugin, "_templar", None)
+        return templar.template(raw) if templar is not None and isinstance(raw, str) else raw
     if origin.startswith("env: "):
         return os.environ.get(origin[len("env: "):], value)
     if origin == "default" or not os.path.isfile(origin):

@@ -127,6 +127,13 @@ def _is_loopback_url(url: str) -> bool:
     return is_loopback(urlsplit(url).hostname or "")
 
 
+def _deadline_passed(requests) -> Exception:
+    """The Timeout an attempt ends with when its overall deadline passed."""
+    exc = requests.exceptions.Timeout("the attempt's overall deadline passed")
+    exc.deadline_passed = True
+    return exc
+
+
 def _transport_message(exc: Exception, action: str, *, deadline_passed: bool = False, timeout: float = 0) -> str:
     requests = _requests()
     if deadline_passed:
@@ -216,7 +223,7 @@ class TelenorClient:
                     response.close()
             except requests.exceptions.RequestException as exc:
                 if deadline.expired:
-                    raise requests.exceptions.Timeout("attempt deadline passed") from exc
+                    raise _deadline_passed(requests) from exc
                 raise
             finally:
                 # No connection outlives its attempt: a kept-alive one would be
@@ -224,7 +231,7 @@ class TelenorClient:
                 self._drop_session()
             if deadline.expired:
                 # The answer was cut short by the deadline, even if it looked complete.
-                raise requests.exceptions.Timeout("attempt deadline passed")
+                raise _deadline_passed(requests)
         return response, body, truncated
 
     def _drop_session(self) -> None:
@@ -247,7 +254,7 @@ class TelenorClient:
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
                 if attempt == attempts:
-                    passed = str(exc) == "attempt deadline passed"
+                    passed = getattr(exc, "deadline_passed", False)
                     message = _transport_message(exc, action, deadline_passed=passed, timeout=self.timeout)
                     raise TelenorTransportError(
                         f"{message} (gave up after {attempt} attempt{'s' if attempt > 1 else ''})",

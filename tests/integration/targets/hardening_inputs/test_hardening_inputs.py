@@ -96,6 +96,9 @@ ROWS = [
         lookup={}, ini="[telenor_oauth]\nvalidate_certs = ture\n"),
     Row("validate-certs-typo-from-var", ("validate_certs must be a boolean", "'ture'"),
         lookup={}, variables={"telenor_validate_certs": "ture"}),
+    # core does not template a var: source; 1.0 read "{{ word }}" as false, too.
+    Row("validate-certs-typo-from-templated-var", ("validate_certs must be a boolean", "'ture'"),
+        lookup={}, variables={"typo_word": "ture", "telenor_validate_certs": "{{ typo_word }}"}),
     Row("force-maybe", ("force must be a boolean", "'maybe'"), lookup={"force": "maybe"}),
     Row("timeout-nan", ("timeout must be a number from 0.001 to 600", "nan"), **both({"timeout": "nan"})),
     Row("timeout-infinite", ("timeout must be a number from 0.001 to 600", "inf"), **both({"timeout": "inf"})),
