@@ -141,8 +141,8 @@ def _lifetime(value: t.Any) -> int:
         value = value.strip(" \t")
         if not _DIGITS.fullmatch(value):
             raise TelenorResponseError(
-                "The Telenor token response has an 'expires_in' that is not a whole number of seconds;"
-                " expected the token lifetime in seconds, such as 3600"
+                "The Telenor token response has a non-numeric 'expires_in' (not a whole number of"
+                " seconds); expected the token lifetime in seconds, such as 3600"
             )
         value = int(value)
     if isinstance(value, float):
