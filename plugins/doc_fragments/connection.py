@@ -70,6 +70,8 @@ options:
   validate_certs:
     description:
       - Verify the server's TLS certificate. Turn off only for testing.
+      - Only a real boolean is accepted (V(true)/V(false), V(yes)/V(no), V(on)/V(off), V(1)/V(0));
+        anything else fails, from any source, before a request is made.
     type: bool
     default: true
   ca_path:
@@ -78,7 +80,8 @@ options:
     type: path
   timeout:
     description:
-      - Seconds to wait for the server to connect and to answer, per attempt.
+      - Seconds an attempt may take in all, from connecting to the last byte of the answer.
+      - From V(0.001) to V(600).
     type: float
     default: 10
   retries:
@@ -86,6 +89,7 @@ options:
       - How many times to retry after a connection error, a dropped connection, a timeout,
         an HTTP 5xx or an HTTP 429, with jittered exponential backoff and honouring
         C(Retry-After) (up to 30 seconds). Other HTTP 4xx answers fail at once.
+      - From V(0) to V(10).
     type: int
     default: 3
   min_ttl:
@@ -94,12 +98,18 @@ options:
         new token is requested.
       - The margin used is at most half the token's lifetime, so a short-lived token is
         still reused rather than requested anew on every call.
+      - From V(0) to V(31622400) (366 days).
     type: int
     default: 300
   cache_dir:
     description:
       - Directory of the token cache, shared by all forks, hosts, runs and concurrent
         C(ansible-playbook) processes of the user. Created with mode C(0700).
+      - An existing directory is used only if it belongs to the user and no one else can write
+        to it; it is never chmod-ed.
+      - When the default location cannot be used (no home directory, or a read-only one), a
+        private C(telenor_oauth-<uid>) directory under the system temporary directory is used
+        instead, with a warning. A O(cache_dir) you set that cannot be used is an error.
       - Records are encrypted with AES-256-GCM under a key derived from O(client_secret)
         (and, with O(grant_type=password), from O(password) too); files are mode C(0600).
     type: path
@@ -129,9 +139,10 @@ options:
 requirements:
   - redis (the Python library; only with O(cache_url))
 notes:
-  - Proxies are taken from the usual C(HTTPS_PROXY), C(HTTP_PROXY) and C(NO_PROXY) environment variables.
-  - Error messages name the HTTP status, the Telenor error code and what it means; they never
-    contain the client secret, the system user's password or a token.
+  - Proxies are taken from the usual C(HTTPS_PROXY), C(HTTP_PROXY) and C(NO_PROXY) environment
+    variables, except for a loopback O(api_url), which is never reached through a proxy.
+  - Error messages name the HTTP status, the Telenor error code (or the OAuth error) and what it
+    means; they never contain the client secret, the system user's password or a token.
 """
 
     # Where the lookup reads each shared option from, besides its keyword arguments.

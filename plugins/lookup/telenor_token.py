@@ -83,11 +83,13 @@ _raw:
   elements: raw
 """
 
+import os
+
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorOAuthError
-from ansible_collections.telenor.oauth.plugins.module_utils._options import OptionAdapter, settings_from_options
+from ansible_collections.telenor.oauth.plugins.module_utils._options import OptionAdapter, settings_from_options, strict_boolean
 from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token
 
 
@@ -102,6 +104,44 @@ def _compile_query(expression: str):
         raise AnsibleLookupError(f"The query option {expression!r} is not a valid JMESPath expression: {exc}") from None
 
 
+# Boolean options are re-read as their source gave them: core's config layer
+# turns any string it does not know ('ture', 'maybe') into False, which for
+# validate_certs would switch TLS verification off.
+_BOOLEAN_OPTIONS = ("validate_certs", "force")
+
+
+def _ini_value(path: str, entries: list) -> object:
+    import configparser  # pylint: disable=import-outside-toplevel  # only when an ini file set the option
+
+    parser = configparser.ConfigParser(inline_comment_prefixes=(";",))
+    parser.read(path)
+    for entry in entries:
+        if parser.has_option(entry.get("section", "defaults"), entry["key"]):
+            return parser.get(entry.get("section", "defaults"), entry["key"], raw=True)
+    return None
+
+
+def _raw_option(plugin: LookupBase, name: str, variables: dict | None, direct: dict) -> object:
+    """The value of ``name`` as its source (keyword, variable, env, ini) gave it, before core's coercion."""
+    value, origin = plugin.get_option_and_origin(name)
+    if origin == "Direct":
+        return direct.get(name)
+    if origin.startswith("var: "):
+        raw = (variables or {}).get(origin[len("var: "):], value)
+        # A play variable is a template ("{{ other_var }}"): resolve it as Ansible would.
+        templar = getattr(plugin, "_templar", None)
+        return templar.template(raw) if templar is not None and isinstance(raw, str) else raw
+    if origin.startswith("env: "):
+        return os.environ.get(origin[len("env: "):], value)
+    if origin == "default" or not os.path.isfile(origin):
+        return value
+    from ansible import constants as C  # pylint: disable=import-outside-toplevel
+
+    definition = C.config.get_configuration_definition(name, plugin_type="lookup", plugin_name=plugin._load_name) or {}
+    raw = _ini_value(origin, definition.get("ini") or [])
+    return value if raw is None else raw
+
+
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
@@ -112,12 +152,19 @@ class LookupModule(LookupBase):
             )
         query = self.get_option("query")
         compiled = _compile_query(query) if query else None
+        raw = {name: _raw_option(self, name, variables, kwargs) for name in _BOOLEAN_OPTIONS}
         try:
-            settings = settings_from_options(OptionAdapter.from_plugin(self))
-            record = obtain_token(settings, force=self.get_option("force")).record
+            force = strict_boolean("force", raw["force"], default=False)
+            settings = settings_from_options(OptionAdapter(lambda name: raw[name] if name in raw else self.get_option(name)))
+            obtained = obtain_token(settings, force=force)
         except TelenorOAuthError as exc:
             raise AnsibleLookupError(exc.message) from exc
-        result = record.as_result()
+        if obtained.warnings:
+            from ansible.utils.display import Display  # pylint: disable=import-outside-toplevel
+
+            for warning in obtained.warnings:
+                Display().warning(warning)
+        result = obtained.record.as_result()
         if compiled is None:
             return [result["access_token"]]
         return [compiled.search(result)]

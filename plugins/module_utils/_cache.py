@@ -113,27 +113,65 @@ def unseal(blob: bytes, *, secret: str, key: str, password: str | None = None) -
         return None
 
 
+_WHERE = "option cache_dir, env TELENOR_TOKEN_CACHE_DIR"
+
+
 def _ensure_private_dir(path: str) -> None:
+    """Create the cache directory 0700, or check that an existing one is ours.
+
+    A directory that exists already is never chmod-ed: it may be one the user
+    named for other things (TELENOR_TOKEN_CACHE_DIR=/tmp made /tmp 0700 in
+    1.0). It must belong to this user (root included: root's cache in a
+    directory another user controls could be swapped under it), and no one
+    else may write to it.
+    """
+    if not path:
+        raise TelenorCacheError("There is no home directory for the token cache (option cache_dir)")
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
         info = os.stat(path)
     except OSError as exc:
-        raise TelenorCacheError(
-            f"Cannot create the token cache directory {path!r} (option cache_dir,"
-            f" env TELENOR_TOKEN_CACHE_DIR): {exc.strerror}"
-        ) from None
+        raise TelenorCacheError(f"Cannot create the token cache directory {path!r} ({_WHERE}): {exc.strerror}") from None
     if not stat.S_ISDIR(info.st_mode):
-        raise TelenorCacheError(f"The token cache path {path!r} (option cache_dir) is not a directory")
-    if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
-        os.chmod(path, 0o700)
-    elif info.st_uid != os.geteuid() and stat.S_IMODE(info.st_mode) & 0o022:
+        raise TelenorCacheError(f"The token cache path {path!r} ({_WHERE}) is not a directory")
+    if info.st_uid != os.geteuid():
         raise TelenorCacheError(
-            f"The token cache directory {path!r} (option cache_dir) belongs to another user and"
-            " others can write to it; choose a private directory"
+            f"The token cache directory {path!r} ({_WHERE}) belongs to another user (uid {info.st_uid});"
+            " choose a directory of your own, such as the default ~/.cache/telenor_oauth"
+        )
+    if stat.S_IMODE(info.st_mode) & 0o022:
+        raise TelenorCacheError(
+            f"The token cache directory {path!r} ({_WHERE}) can be written by others"
+            f" (mode {stat.S_IMODE(info.st_mode):04o}); choose a private directory, such as the"
+            " default ~/.cache/telenor_oauth"
         )
     if not os.access(path, os.W_OK | os.X_OK):
+        raise TelenorCacheError(f"The token cache directory {path!r} ({_WHERE}) is not writable")
+
+
+def fallback_cache_dir() -> str:
+    """The per-user cache directory under the system temp directory."""
+    return os.path.join(tempfile.gettempdir(), f"telenor_oauth-{os.geteuid()}")
+
+
+def _ensure_fallback_dir(path: str) -> None:
+    """Create the temp-dir fallback 0700, or accept it only if it is a real
+    directory (no symlink), ours and private: others can create names there."""
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+        info = os.lstat(path)
+    except OSError as exc:
+        raise TelenorCacheError(f"Cannot create the fallback token cache directory {path!r}: {exc.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & 0o077:
         raise TelenorCacheError(
-            f"The token cache directory {path!r} (option cache_dir, env TELENOR_TOKEN_CACHE_DIR) is not writable"
+            f"Refusing the fallback token cache directory {path!r}: it is not a directory of mode 0700"
+            " owned by this user (someone else may have created it); set cache_dir"
+            " (env TELENOR_TOKEN_CACHE_DIR) to a private directory"
         )
 
 
@@ -141,8 +179,17 @@ class TokenCache:
     """The cache entry of one identity."""
 
     def __init__(
-        self, cache_dir: str, *, api_url: str, client_id: str, scope: str | None, client_secret: str,
-        grant_type: str = "client_credentials", username: str | None = None, password: str | None = None,
+        self,
+        cache_dir: str,
+        *,
+        api_url: str,
+        client_id: str,
+        scope: str | None,
+        client_secret: str,
+        grant_type: str = "client_credentials",
+        username: str | None = None,
+        password: str | None = None,
+        may_fall_back: bool = False,
     ) -> None:
         if not HAS_CRYPTOGRAPHY:
             raise TelenorConfigError(
@@ -156,25 +203,87 @@ class TokenCache:
                              grant_type=grant_type, username=username, password=password)
         self.path = os.path.join(cache_dir, self.key + ".token")
         self.lock_path = os.path.join(cache_dir, self.key + ".lock")
+        # cache_dir is the default location, which may fall back to a private
+        # temp directory when it cannot be used (no HOME, read-only HOME).
+        self._may_fall_back = may_fall_back
+        self.warnings: list[str] = []
 
     def __repr__(self) -> str:
         return f"TokenCache({self.path!r})"
 
     def load(self) -> TokenRecord | None:
         """The cached record, or None when there is none or it cannot be read."""
+        record = self._load_from(self.path)
+        if record is None and self._may_fall_back:
+            # Only after a miss, so the warm path of a usable HOME is one open().
+            record = self._load_from(os.path.join(fallback_cache_dir(), self.key + ".token"))
+        return record
+
+    def _load_from(self, path: str) -> TokenRecord | None:
         try:
-            with open(self.path, "rb") as handle:
-                blob = handle.read(65536)
+            # O_NOFOLLOW: a symlink planted at the record's name is not read.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
             return None
+        try:
+            with os.fdopen(fd, "rb") as handle:
+                blob = handle.read(65536)
+        except OSError:  # a directory at the record's name, an I/O error
+            return None
         return unseal(blob, secret=self._secret, key=self.key, password=self._password)
+
+    def _use_dir(self, path: str) -> None:
+        self.cache_dir = path
+        self.path = os.path.join(path, self.key + ".token")
+        self.lock_path = os.path.join(path, self.key + ".lock")
+        self._may_fall_back = False
+
+    def _ensure_dir(self) -> None:
+        """Make the cache directory usable, falling back for the default location."""
+        try:
+            _ensure_private_dir(self.cache_dir)
+        except TelenorCacheError as exc:
+            if not self._may_fall_back:
+                raise
+            fallback = fallback_cache_dir()
+            _ensure_fallback_dir(fallback)
+            shown = self.cache_dir or "~/.cache/telenor_oauth"
+            self.warnings.append(
+                f"The default token cache directory {shown!r} cannot be used ({exc.message});"
+                f" using {fallback!r}, private to this user, instead. Set cache_dir"
+                " (env TELENOR_TOKEN_CACHE_DIR) to choose where tokens are cached"
+            )
+            self._use_dir(fallback)
+        else:
+            self._may_fall_back = False
+
+    def check_writable(self) -> None:
+        """Write and remove a record-sized probe; call under the lock.
+
+        So that a cache that cannot keep a token (a full disk, a read-only
+        mount) fails before a token is requested, not after.
+        """
+        try:
+            fd, probe = tempfile.mkstemp(prefix=f".{self.key}.", suffix=".tmp", dir=self.cache_dir)
+        except OSError as exc:
+            raise TelenorCacheError(f"Cannot write to the token cache {self.cache_dir!r} ({_WHERE}): {exc.strerror}") from None
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(b"\0" * 4096)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise TelenorCacheError(f"Cannot write to the token cache {self.cache_dir!r} ({_WHERE}): {exc.strerror}") from None
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
 
     @contextlib.contextmanager
     def locked(self, timeout: float = LOCK_TIMEOUT) -> t.Iterator[None]:
         """Hold this identity's exclusive lock."""
-        _ensure_private_dir(self.cache_dir)
+        self._ensure_dir()
         try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise TelenorCacheError(
                 f"Cannot open the token cache lock file in {self.cache_dir!r} (option cache_dir): {exc.strerror}"

@@ -17,6 +17,7 @@ import math
 import random
 import time
 import typing as t
+from urllib.parse import urlsplit
 
 from ._errors import (
     CLIENT_CREDENTIALS,
@@ -24,9 +25,11 @@ from ._errors import (
     PASSWORD,
     TOKEN_ENDPOINT,
     TelenorConfigError,
+    TelenorResponseError,
     TelenorTransportError,
     api_error,
 )
+from ._deadline import MAX_RESPONSE_BYTES, AttemptDeadline, read_bounded, watched_adapter
 from ._token import TokenRecord, record_from_response
 
 TOKEN_PATH = "/oauth/v2/token"
@@ -83,6 +86,10 @@ def retry_delay(attempt: int, retry_after: str | None, *, rand: t.Callable[[], f
     return ceiling / 2 + rand() * ceiling / 2
 
 
+# identity: a compressed answer could expand far beyond the 64 KiB read bound.
+_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
+
+
 class _Authorization:
     """A requests auth hook that sets our Authorization header.
 
@@ -109,9 +116,31 @@ def _requests():
     return requests
 
 
-def _transport_message(exc: Exception, action: str) -> str:
+# Requests to a loopback host never go through a proxy: HTTP_PROXY would
+# otherwise carry the Basic header of an http:// emulator URL in clear to the
+# proxy, and the loopback rule of api_url would not hold for the connection
+# actually made. None removes the environment's value (requests merge_setting).
+_NO_PROXY = {"http": None, "https": None, "all": None}
+
+
+def _is_loopback_url(url: str) -> bool:
+    from ._options import is_loopback  # pylint: disable=import-outside-toplevel
+
+    return is_loopback(urlsplit(url).hostname or "")
+
+
+def _deadline_passed(requests) -> Exception:
+    """The Timeout an attempt ends with when its overall deadline passed."""
+    exc = requests.exceptions.Timeout("the attempt's overall deadline passed")
+    exc.deadline_passed = True
+    return exc
+
+
+def _transport_message(exc: Exception, action: str, *, deadline_passed: bool = False, timeout: float = 0) -> str:
     requests = _requests()
-    if isinstance(exc, requests.exceptions.SSLError):
+    if deadline_passed:
+        why = f"timed out: no complete answer within {timeout:g} s (see the timeout option)"
+    elif isinstance(exc, requests.exceptions.SSLError):
         why = "TLS certificate verification failed (set ca_path to your CA bundle, or validate_certs=false only for testing)"
     elif isinstance(exc, requests.exceptions.ConnectTimeout):
         why = "timed out connecting"
@@ -168,6 +197,7 @@ class TelenorClient:
         self.verify: bool | str = ca_path if (validate_certs and ca_path) else validate_certs
         self._sleep = sleep
         self._session = None
+        self._proxies = _NO_PROXY if _is_loopback_url(self.api_url) else None
 
     def __repr__(self) -> str:
         return f"TelenorClient(api_url={self.api_url!r}, client_id={self.client_id!r})"
@@ -179,6 +209,9 @@ class TelenorClient:
             # Proxies come from HTTPS_PROXY/HTTP_PROXY/NO_PROXY (trust_env);
             # ~/.netrc is kept out by the explicit auth= of each request.
             session.trust_env = True
+            adapter = watched_adapter(requests)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
             if self.verify is False:
                 import urllib3  # pylint: disable=import-outside-toplevel
 
@@ -186,13 +219,10 @@ class TelenorClient:
             self._session = session
         return self._session
 
-    def _send(self, endpoint: str, method: str, path: str, **kwargs: t.Any) -> tuple[int, bytes, int]:
-        """Send with retries on transient faults; return (status, body, attempts made)."""
+    def _attempt(self, method: str, path: str, **kwargs: t.Any) -> tuple[t.Any, bytes, bool]:
+        """One request under an overall deadline: (response, body, whether the body was cut)."""
         requests = _requests()
-        action = "token request" if endpoint == TOKEN_ENDPOINT else "token revocation (logout)"
-        action += f" to {self.api_url}"
-        attempts = self.retries + 1
-        for attempt in range(1, attempts + 1):
+        with AttemptDeadline(self.timeout) as deadline:
             try:
                 response = self._http().request(
                     method,
@@ -200,30 +230,82 @@ class TelenorClient:
                     timeout=self.timeout,
                     verify=self.verify,
                     allow_redirects=False,
+                    stream=True,
+                    proxies=self._proxies,
                     **kwargs,
                 )
-                # Read the whole body here so a connection dropped mid-body is
-                # a transport error we can retry.
-                body = response.content
+                try:
+                    # Read the body here, bounded, so that a connection dropped
+                    # mid-body is a transport error we can retry.
+                    body, truncated = read_bounded(response)
+                finally:
+                    response.close()
+            except requests.exceptions.RequestException as exc:
+                if deadline.expired:
+                    raise _deadline_passed(requests) from exc
+                raise
+            finally:
+                # No connection outlives its attempt: a kept-alive one would be
+                # reused by the next attempt without a deadline watching it.
+                self._drop_session()
+            if deadline.expired:
+                # The answer was cut short by the deadline, even if it looked complete.
+                raise _deadline_passed(requests)
+        return response, body, truncated
+
+    def _drop_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def _send(self, endpoint: str, method: str, path: str, **kwargs: t.Any) -> tuple[int, bytes, int, t.Any]:
+        """Send with retries on transient faults; return (status, body, attempts made, headers)."""
+        requests = _requests()
+        action = "token request" if endpoint == TOKEN_ENDPOINT else "token revocation (logout)"
+        action += f" to {self.api_url}"
+        attempts = self.retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response, body, truncated = self._attempt(method, path, **kwargs)
             except requests.exceptions.SSLError as exc:
                 # A certificate problem does not go away by retrying.
                 raise TelenorTransportError(_transport_message(exc, action), attempts=attempt) from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
                 if attempt == attempts:
+                    passed = getattr(exc, "deadline_passed", False)
+                    message = _transport_message(exc, action, deadline_passed=passed, timeout=self.timeout)
                     raise TelenorTransportError(
-                        f"{_transport_message(exc, action)} (gave up after {attempt} attempt{'s' if attempt > 1 else ''})",
+                        f"{message} (gave up after {attempt} attempt{'s' if attempt > 1 else ''})",
                         attempts=attempt,
                     ) from None
                 self._sleep(retry_delay(attempt, None))
                 continue
             except requests.exceptions.RequestException as exc:
                 raise TelenorTransportError(_transport_message(exc, action), attempts=attempt) from None
+            if truncated and response.status_code == 200:
+                raise TelenorResponseError(
+                    f"The Telenor {action} answered 200 with more than {MAX_RESPONSE_BYTES // 1024} KiB;"
+                    " no token response is that large (a proxy or portal page?)"
+                )
             if attempt < attempts and _is_retryable(endpoint, response.status_code, body):
                 self._sleep(retry_delay(attempt, response.headers.get("Retry-After")))
                 continue
-            return response.status_code, body, attempt
+            return response.status_code, body, attempt, response.headers
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _redacted_values(self, *values: str | None) -> tuple[str, ...]:
+        """What an error excerpt must never show: the secret, its Basic forms, the given tokens."""
+        basic = basic_authorization(self.client_id, self._client_secret)
+        return tuple(value for value in (self._client_secret, basic, basic.partition(" ")[2], *values) if value)
+
+    def _password_forms(self) -> tuple[str, ...]:
+        """The system user's password as sent and as a form body carries it, for redaction."""
+        if not self._password:
+            return ()
+        from urllib.parse import quote, quote_plus  # pylint: disable=import-outside-toplevel
+
+        return (self._password, quote_plus(self._password), quote(self._password, safe=""))
 
     def request_token(self, scope: str | None = None) -> TokenRecord:
         """Obtain a new token with this client's grant: client credentials (RFC 6749
@@ -245,37 +327,48 @@ class TelenorClient:
 
     def _token_request(self, data: dict[str, str], scope: str | None) -> TokenRecord:
         requested_at = time.time()
-        status, body, attempts = self._send(
+        authorization = basic_authorization(self.client_id, self._client_secret)
+        status, body, attempts, headers = self._send(
             TOKEN_ENDPOINT,
             "POST",
             TOKEN_PATH,
             data=data,
-            auth=_Authorization(basic_authorization(self.client_id, self._client_secret)),
-            headers={"Accept": "application/json"},
+            auth=_Authorization(authorization),
+            headers=_HEADERS,
         )
         if status != 200:
-            error = api_error(TOKEN_ENDPOINT, status, body, attempts=attempts, grant_type=self.grant_type)
+            error = api_error(
+                TOKEN_ENDPOINT, status, body, attempts=attempts, www_authenticate=headers.get("WWW-Authenticate"),
+                redact=self._redacted_values(authorization, data.get("refresh_token"), *self._password_forms()),
+                grant_type=self.grant_type,
+            )
             looks_like = portal_login_look(self.client_id)
-            if status == 401 and error.code in (1, 22) and looks_like:
+            if status == 401 and (error.code in (1, 22) or error.oauth_error == "invalid_client") and looks_like:
+                oauth_name = error.oauth_error
                 error = type(error)(
                     f"{error.message}. The client_id looks like {looks_like}: that is how Connectid logins look,"
                     f" and {_PORTAL_LOGIN_IS_NOT[self.grant_type]}",
                     status=error.status, code=error.code, attempts=error.attempts,
                 )
+                error.oauth_error = oauth_name
             raise error
         return record_from_response(body, requested_at=requested_at, requested_scope=scope)
 
     def revoke(self, access_token: str) -> bool:
         """Revoke a token. True when revoked now, False when it was already invalid."""
-        status, body, attempts = self._send(
+        status, body, attempts, headers = self._send(
             LOGOUT_ENDPOINT,
             "GET",
             LOGOUT_PATH,
             auth=_Authorization(f"Bearer {access_token}"),
+            headers={"Accept-Encoding": "identity"},
         )
         if status == 200:
             return True
-        error = api_error(LOGOUT_ENDPOINT, status, body, attempts=attempts)
+        error = api_error(
+            LOGOUT_ENDPOINT, status, body, attempts=attempts, www_authenticate=headers.get("WWW-Authenticate"),
+            redact=self._redacted_values(access_token),
+        )
         if status == 401 and error.code == 2:
             return False
         raise error

@@ -163,7 +163,78 @@ _ENDPOINT_ACTIONS = {
 _CODE_KEYS = ("code", "error_code", "errorCode", "ErrorCode", "errorcode", "error")
 # JSON keys whose text may say "Error code N - ...".
 _TEXT_KEYS = ("error_description", "errorDescription", "message", "Message", "errorMessage", "detail", "error")
-_CODE_IN_TEXT = re.compile(r"error\s*code\s*[:#=]?\s*(\d+)", re.IGNORECASE)
+# One optional separator, with the whitespace after it inside the optional
+# group: two adjacent ``\s*`` around an optional character backtrack in
+# quadratic time over a long run of whitespace (80 s on a 60 KB body).
+_CODE_IN_TEXT = re.compile(r"error\s*code\s*(?:[:#=]\s*)?(\d+)", re.IGNORECASE)
+
+# RFC 6749 section 5.2 error names that mean one of the GRANT_HINTS reasons.
+# invalid_grant names the user's credentials only under the password grant
+# (under client credentials it can only be about a refresh token).
+_OAUTH_GRANT_REASONS: dict[str, str] = {
+    "invalid_client": "credentials_rejected",
+    "unauthorized_client": "grant_not_permitted",
+    "unsupported_grant_type": "grant_type_rejected",
+}
+
+
+def oauth_grant_reason(name: str, grant_type: str) -> str | None:
+    """The GRANT_HINTS reason of an RFC 6749 error name under ``grant_type``, if any."""
+    if name == "invalid_grant" and grant_type == PASSWORD:
+        return "credentials_rejected"
+    return _OAUTH_GRANT_REASONS.get(name)
+
+
+# RFC 6749 section 5.2 (token endpoint) and RFC 6750 section 3.1 (resource
+# side) error names: (meaning, hint or None). The hints repeat those of the
+# matching seed codes. Keyed by the OAuth error name alone, so that hints for
+# a particular grant can be added next to these later.
+OAUTH_ERRORS: dict[str, tuple[str, str | None]] = {
+    "invalid_request": (
+        "the request is missing a parameter or is malformed",
+        "a proxy may be rewriting the request body",
+    ),
+    "invalid_client": (
+        "client authentication failed",
+        "check client_id and client_secret: " + _PORTAL_LOGIN_HINT,
+    ),
+    "invalid_grant": (
+        "the grant or refresh token is invalid, expired or revoked",
+        None,
+    ),
+    "unauthorized_client": (
+        "the client is not authorized to use this grant type",
+        "the grant is not enabled for the app; ask your company's API administrator to enable it",
+    ),
+    "unsupported_grant_type": (
+        "the server does not support this grant type",
+        "the grant is not enabled on this server or for the app",
+    ),
+    "invalid_scope": (
+        "the requested scope is invalid, unknown or not granted",
+        "check the scope option: the app is not granted one of the requested scopes",
+    ),
+    "access_denied": (
+        "the request was denied",
+        "the app is not allowed to obtain tokens; ask your company's API administrator (Min Bedrift) to grant it",
+    ),
+    "server_error": ("the server failed", "a fault on the server's side; try again later"),
+    "temporarily_unavailable": ("the server is temporarily unavailable", "try again later"),
+    "invalid_token": ("the access token is invalid, expired or revoked", "the token is already revoked or expired"),
+    "insufficient_scope": ("the token lacks a required scope", "check the scope option"),
+}
+
+# At most this many characters of a server's words are shown.
+EXCERPT_LIMIT = 200
+_REDACTED = "***"
+# Credentials a body might echo, whatever their value: JSON members, and
+# Authorization header values.
+_SECRET_MEMBER = re.compile(
+    r'("(?:access_token|refresh_token|id_token|token|client_secret|password|assertion)"\s*:\s*)"[^"]*"', re.IGNORECASE
+)
+_AUTH_VALUE = re.compile(r"\b(Bearer|Basic)\s+[^\s\"',;]+", re.IGNORECASE)
+# RFC 6750 section 3: auth-param pairs of a WWW-Authenticate challenge.
+_CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*"([^"]*)"')
 
 
 class TelenorOAuthError(Exception):
@@ -192,7 +263,13 @@ class TelenorConfigError(TelenorOAuthError):
 
 
 class TelenorAPIError(TelenorOAuthError):
-    """The API answered with an HTTP error status."""
+    """The API answered with an HTTP error status.
+
+    ``oauth_error`` is the RFC 6749 / RFC 6750 error name when the answer had
+    one and no Telenor code.
+    """
+
+    oauth_error: str | None = None
 
 
 class TelenorTransportError(TelenorOAuthError):
@@ -270,15 +347,112 @@ def telenor_error_code(body: str | bytes | None, *, endpoint: str | None = None,
     return codes[0] if codes else None
 
 
-def describe_api_error(endpoint: str, status: int, code: int | None, *, grant_type: str = CLIENT_CREDENTIALS) -> str:
+def safe_excerpt(text: str | bytes | None, *, redact: t.Iterable[str] = (), limit: int = EXCERPT_LIMIT) -> str:
+    """Server words fit to show: known secrets and any credential masked,
+    only printable ASCII, whitespace collapsed, at most ``limit`` characters."""
+    if not text:
+        return ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    # Redact before cutting, so that no piece of a secret survives at the edge.
+    for value in sorted((value for value in redact if value), key=len, reverse=True):
+        text = text.replace(value, _REDACTED)
+    text = _SECRET_MEMBER.sub(lambda match: f'{match.group(1)}"{_REDACTED}"', text)
+    text = _AUTH_VALUE.sub(lambda match: f"{match.group(1)} {_REDACTED}", text)
+    printable = "".join(char if " " <= char <= "~" else " " for char in text)
+    words = " ".join(printable.split())
+    return words if len(words) <= limit else words[: limit - 3] + "..."
+
+
+def _text(value: t.Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def oauth_error(body: str | bytes | None, www_authenticate: str | None = None) -> tuple[str | None, str | None] | None:
+    """The (error name, description) of a standards-shaped error answer, or None.
+
+    Recognised: RFC 6749 section 5.2 ``{"error", "error_description"}``; an API
+    gateway's ``{"ErrorCode", "Error"}`` or ``{"fault": {"faultstring"}}``;
+    RFC 6750 section 3 ``WWW-Authenticate: Bearer error="..."``.
+    """
+    data = None
+    if body:
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", errors="replace")
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            data = None
+    if isinstance(data, dict):
+        name = _text(data.get("error"))
+        if name and not name.strip().isdigit():
+            return name.strip(), _text(data.get("error_description")) or _text(data.get("message"))
+        for key in ("ErrorCode", "errorCode", "error_code"):
+            name = _text(data.get(key))
+            if name and not name.strip().isdigit():
+                description = next(
+                    (_text(data.get(k)) for k in ("Error", "error", "ErrorDescription", "message", "Message") if _text(data.get(k))),
+                    None,
+                )
+                return name.strip(), description
+        fault = data.get("fault")
+        if isinstance(fault, dict) and _text(fault.get("faultstring")):
+            detail = fault.get("detail")
+            name = _text(detail.get("errorcode")) if isinstance(detail, dict) else None
+            return name, _text(fault.get("faultstring"))
+    if www_authenticate:
+        params = dict(_CHALLENGE_PARAM.findall(www_authenticate[:4096]))
+        if _text(params.get("error")):
+            return params["error"].strip(), _text(params.get("error_description"))
+    return None
+
+
+def _describe_oauth_error(
+    action: str, status: int, name: str | None, description: str | None, redact: t.Iterable[str], grant_type: str,
+) -> str:
+    shown_name = safe_excerpt(name, redact=redact, limit=80) if name else None
+    shown_description = safe_excerpt(description, redact=redact) if description else None
+    meaning, hint = OAUTH_ERRORS.get((name or "").lower(), (None, None))
+    reason = oauth_grant_reason((name or "").lower(), grant_type)
+    if reason is not None:
+        hint = grant_hint(reason, grant_type)
+    if shown_name:
+        text = f"Telenor {action} failed: HTTP {status}, OAuth error {shown_name}"
+    else:
+        text = f"Telenor {action} failed: HTTP {status}, gateway fault"
+    details = [part for part in (meaning, shown_description and f"the server says {shown_description!r}") if part]
+    if details:
+        text += ": " + "; ".join(details)
+    if hint:
+        text += f". Hint: {hint}"
+    return text
+
+
+def describe_api_error(
+    endpoint: str,
+    status: int,
+    code: int | None,
+    *,
+    body: str | bytes | None = None,
+    www_authenticate: str | None = None,
+    redact: t.Iterable[str] = (),
+    grant_type: str = CLIENT_CREDENTIALS,
+) -> str:
     """Return the words for an HTTP error answer of the given endpoint, under ``grant_type``."""
     action = _ENDPOINT_ACTIONS.get(endpoint, endpoint)
     if code is None:
+        redact = tuple(redact)
+        found = oauth_error(body, www_authenticate)
+        if found is not None:
+            return _describe_oauth_error(action, status, found[0], found[1], redact, grant_type)
         text = f"Telenor {action} failed: HTTP {status} with no Telenor error code in the response"
         if status == 429:
             text += " (rate limited: too many requests)"
         elif status >= 500:
             text += " (server error on Telenor's side; try again later)"
+        excerpt = safe_excerpt(body, redact=redact)
+        if excerpt:
+            text += f"; it began: {excerpt!r}"
         return text
     meaning, hint = SEED_ERRORS.get((endpoint, status, code), (None, None))
     reason = SEED_GRANT_REASONS.get((endpoint, status, code))
@@ -293,12 +467,27 @@ def describe_api_error(endpoint: str, status: int, code: int | None, *, grant_ty
 
 
 def api_error(
-    endpoint: str, status: int, body: str | bytes | None, *, attempts: int | None = None,
+    endpoint: str,
+    status: int,
+    body: str | bytes | None,
+    *,
+    attempts: int | None = None,
+    www_authenticate: str | None = None,
+    redact: t.Iterable[str] = (),
     grant_type: str = CLIENT_CREDENTIALS,
 ) -> TelenorAPIError:
-    """Build the exception for an HTTP error answer; the body itself is never quoted."""
+    """Build the exception for an HTTP error answer.
+
+    The body is quoted only when nothing in it is recognised, and then only as
+    a short excerpt with ``redact`` values and any credential masked.
+    """
     code = telenor_error_code(body, endpoint=endpoint, status=status)
-    message = describe_api_error(endpoint, status, code, grant_type=grant_type)
+    message = describe_api_error(endpoint, status, code, body=body, www_authenticate=www_authenticate, redact=redact,
+                                 grant_type=grant_type)
     if attempts and attempts > 1:
         message += f" (after {attempts} attempts)"
-    return TelenorAPIError(message, status=status, code=code, attempts=attempts)
+    error = TelenorAPIError(message, status=status, code=code, attempts=attempts)
+    if code is None:
+        found = oauth_error(body, www_authenticate)
+        error.oauth_error = found[0] if found else None
+    return error

@@ -13,9 +13,13 @@ below is written once.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import typing as t
 from urllib.parse import urlsplit
+
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 
 from ._cache import TokenCache
 from ._errors import CLIENT_CREDENTIALS, GRANT_TYPES, TelenorConfigError
@@ -23,6 +27,19 @@ from ._redis_cache import RedisTokenCache, redis_cache_options
 
 DEFAULT_API_URL = "https://api.telenor.no"
 DEFAULT_CACHE_DIR = "~/.cache/telenor_oauth"
+
+# Accepted ranges of the numeric options: (minimum, maximum). A timeout must
+# be finite and above zero; 600 s per attempt is far beyond any sane answer.
+MAX_TIMEOUT = 600.0
+NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    "timeout": (0.001, MAX_TIMEOUT),
+    "retries": (0, 10),
+    "min_ttl": (0, 366 * 24 * 3600),
+}
+# Plain decimal spellings only: no "1_000", "1e3", "nan" or "inf" from an
+# environment variable or ini file.
+_INTEGER_TEXT = re.compile(r"-?[0-9]{1,15}")
+_DECIMAL_TEXT = re.compile(r"-?(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})")
 
 _SOURCES = {
     "client_id": (
@@ -77,8 +94,8 @@ class Settings:
     """Validated connection settings. The secret is left out of repr()."""
 
     __slots__ = ("api_url", "client_id", "client_secret", "scope", "validate_certs", "ca_path",
-                 "timeout", "retries", "min_ttl", "cache_dir", "grant_type", "username", "password",
-                 "cache_url", "cache_ca_path")
+                 "timeout", "retries", "min_ttl", "cache_dir", "cache_dir_is_default", "grant_type", "username",
+                 "password", "cache_url", "cache_ca_path")
 
     def __init__(
         self,
@@ -93,6 +110,7 @@ class Settings:
         retries: int,
         min_ttl: int,
         cache_dir: str,
+        cache_dir_is_default: bool = False,
         grant_type: str = CLIENT_CREDENTIALS,
         username: str | None = None,
         password: str | None = None,
@@ -109,6 +127,9 @@ class Settings:
         self.retries = retries
         self.min_ttl = min_ttl
         self.cache_dir = cache_dir
+        # Only the default location may fall back to a private temp directory;
+        # a cache_dir the user chose that cannot be used stays an error.
+        self.cache_dir_is_default = cache_dir_is_default
         self.grant_type = grant_type
         self.username = username
         self.password = password
@@ -168,10 +189,11 @@ class Settings:
             grant_type=self.grant_type,
             username=self.username,
             password=self.password,
+            may_fall_back=self.cache_dir_is_default,
         )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     import ipaddress  # pylint: disable=import-outside-toplevel  # only for http:// URLs
 
     if host.lower() == "localhost":
@@ -225,7 +247,7 @@ def normalize_api_url(value: t.Any) -> str:
         )
     if parts.query or parts.fragment or url.endswith(("?", "#")):
         raise TelenorConfigError(f"api_url {shown!r} must not have a query string or fragment")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise TelenorConfigError(
             f"api_url {shown!r} uses plain http:// to a host that is not loopback; the client secret"
             " would cross the network unencrypted. Use https:// (http:// is accepted only for"
@@ -311,17 +333,74 @@ def grant_credentials(adapter: OptionAdapter) -> tuple[str, str | None, str | No
     return grant_type, username, password
 
 
-def _number(adapter: OptionAdapter, name: str, default: float, *, minimum: float, integer: bool) -> t.Any:
+def strict_boolean(name: str, value: t.Any, *, default: bool) -> bool:
+    """A boolean option's value; anything but a real boolean is an error.
+
+    The spellings are those of Ansible's strict boolean (true/false, yes/no,
+    on/off, 1/0, ...). Core's config layer maps every other string to False,
+    which for validate_certs would turn TLS verification off.
+    """
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    normalized = value.strip().lower() if isinstance(value, str) else value
+    if isinstance(normalized, (str, int, float)):
+        if normalized in BOOLEANS_TRUE:
+            return True
+        if normalized in BOOLEANS_FALSE:
+            return False
+    shown = repr(value)[:40]
+    raise TelenorConfigError(f"{name} must be a boolean (true/false, yes/no, on/off or 1/0), got {shown}")
+
+
+def _number(adapter: OptionAdapter, name: str, default: float, *, integer: bool) -> t.Any:
+    """A numeric option, in NUMBER_RANGES[name]; NaN, infinity and Python-only spellings refused."""
+    minimum, maximum = NUMBER_RANGES[name]
     value = adapter.get(name)
     if value is None:
         value = default
-    try:
-        number = int(value) if integer else float(value)
-    except (TypeError, ValueError):
-        raise TelenorConfigError(f"{name} must be a number, got {value!r}") from None
-    if number < minimum:
-        raise TelenorConfigError(f"{name} must be at least {minimum}, got {value!r}")
-    return number
+    kind = "a whole number" if integer else "a number"
+    shown = repr(value)[:40]
+    expected = f"{name} must be {kind} from {minimum:g} to {maximum:g}, got {shown}"
+    if isinstance(value, bool):
+        raise TelenorConfigError(expected)
+    if isinstance(value, str):
+        text = value.strip()
+        if not (_INTEGER_TEXT if integer else _DECIMAL_TEXT).fullmatch(text):
+            raise TelenorConfigError(expected)
+        value = int(text) if integer else float(text)
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TelenorConfigError(expected)
+    if integer:
+        if value != int(value):
+            raise TelenorConfigError(expected)
+        value = int(value)
+    else:
+        value = float(value)
+    if not minimum <= value <= maximum:
+        raise TelenorConfigError(expected)
+    return value
+
+
+def _cache_dir(adapter: OptionAdapter) -> tuple[str, bool]:
+    """The cache directory, absolute, and whether it is the default location."""
+    value = adapter.get("cache_dir")
+    # Options of type path arrive expanded: the default is recognised in
+    # either form (a cache_dir set to the default location counts as it).
+    is_default = value in (None, "", DEFAULT_CACHE_DIR) or (
+        isinstance(value, str) and value == os.path.expanduser(DEFAULT_CACHE_DIR)
+    )
+    if not isinstance(value, str) or not value:
+        value = DEFAULT_CACHE_DIR
+    expanded = os.path.expanduser(value)
+    if expanded.startswith("~"):
+        if is_default:
+            return "", True  # no home directory at all: the cache falls back
+        raise TelenorConfigError(
+            f"cache_dir {value!r} cannot be expanded: there is no home directory for the user"
+        )
+    return os.path.abspath(expanded), is_default
 
 
 def settings_from_options(adapter: OptionAdapter) -> Settings:
@@ -334,24 +413,25 @@ def settings_from_options(adapter: OptionAdapter) -> Settings:
         )
     client_secret = _credential(adapter, "client_secret")
     grant_type, username, password = grant_credentials(adapter)
-    timeout = _number(adapter, "timeout", 10, minimum=0.001, integer=False)
-    cache_dir = adapter.get("cache_dir") or DEFAULT_CACHE_DIR
+    timeout = _number(adapter, "timeout", 10, integer=False)
+    cache_dir, cache_dir_is_default = _cache_dir(adapter)
+    validate_certs = strict_boolean("validate_certs", adapter.get("validate_certs"), default=True)
     ca_path = adapter.get("ca_path") or None
     if ca_path is not None and not os.path.exists(os.path.expanduser(ca_path)):
         raise TelenorConfigError(f"ca_path {ca_path!r} does not exist")
-    validate_certs = adapter.get("validate_certs")
     cache_url, cache_ca_path = redis_cache_options(adapter.get)
     return Settings(
         api_url=normalize_api_url(adapter.get("api_url") or DEFAULT_API_URL),
         client_id=client_id,
         client_secret=client_secret,
         scope=normalize_scope(adapter.get("scope")),
-        validate_certs=True if validate_certs is None else bool(validate_certs),
+        validate_certs=validate_certs,
         ca_path=os.path.expanduser(ca_path) if ca_path else None,
         timeout=timeout,
-        retries=_number(adapter, "retries", 3, minimum=0, integer=True),
-        min_ttl=_number(adapter, "min_ttl", 300, minimum=0, integer=True),
-        cache_dir=os.path.abspath(os.path.expanduser(cache_dir)),
+        retries=_number(adapter, "retries", 3, integer=True),
+        min_ttl=_number(adapter, "min_ttl", 300, integer=True),
+        cache_dir=cache_dir,
+        cache_dir_is_default=cache_dir_is_default,
         grant_type=grant_type,
         username=username,
         password=password,

@@ -243,6 +243,8 @@ class RedisTokenCache:
         self.record_key = f"{KEY_PREFIX}{self.key}:token"
         self.lock_key = f"{KEY_PREFIX}{self.key}:lock"
         self.lock_ttl = lock_ttl(timeout=timeout, retries=retries)
+        # The file cache's fallback warnings; Redis never falls back (it fails closed).
+        self.warnings: list[str] = []
 
     def __repr__(self) -> str:
         return f"RedisTokenCache({self.shown_url!r}, {self.record_key!r})"
@@ -322,6 +324,15 @@ class RedisTokenCache:
             # Jittered, so that many waiters do not poll Redis in step.
             time.sleep(delay * (0.5 + random.random() / 2))  # nosec B311 - not for security
             delay = min(delay * 2, POLL_MAX)
+
+    def check_writable(self) -> None:
+        """Write a short-lived probe key; call under the lock.
+
+        So that a Redis that cannot keep a token (out of memory, a read-only
+        replica) fails before a token is requested, not after.
+        """
+        with self._redis_errors("checking that it can store the token"):
+            self._client().set(f"{KEY_PREFIX}{self.key}:probe", b"1", px=5000)
 
     def store(self, record: TokenRecord) -> None:
         """Put the record in Redis, expiring with its token. Call under the lock."""

@@ -10,20 +10,29 @@ from __future__ import annotations
 
 import time
 
-from ._errors import TelenorAPIError, TelenorOAuthError
+from ._errors import TelenorAPIError, TelenorCacheError, TelenorOAuthError
 from ._options import Settings
 from ._token import TokenRecord
 
 
 class Obtained:
-    """What ``obtain_token`` did: the record, whether it came from the cache, what it replaced."""
+    """What ``obtain_token`` did: the record, whether it came from the cache, what it replaced,
+    and warnings for the edge to show (display.warning, module.warn)."""
 
-    __slots__ = ("record", "cached", "replaced")
+    __slots__ = ("record", "cached", "replaced", "warnings")
 
-    def __init__(self, record: TokenRecord | None, *, cached: bool, replaced: TokenRecord | None = None) -> None:
+    def __init__(
+        self,
+        record: TokenRecord | None,
+        *,
+        cached: bool,
+        replaced: TokenRecord | None = None,
+        warnings: list[str] | None = None,
+    ) -> None:
         self.record = record
         self.cached = cached
         self.replaced = replaced
+        self.warnings = warnings or []
 
 
 def cached_token(settings: Settings) -> TokenRecord | None:
@@ -74,10 +83,27 @@ def obtain_token(settings: Settings, *, force: bool = False, check_mode: bool = 
         # A forced renewal that another process completed while we waited for
         # the lock already is the new token this call asked for.
         if usable and (not force or previous.issued_at >= started):
-            return Obtained(previous, cached=True)
+            return Obtained(previous, cached=True, warnings=cache.warnings)
+        # A cache that cannot keep the token fails here, before the request:
+        # otherwise every host would mint a token that is then lost.
+        cache.check_writable()
         record = _renew(settings, previous, force=force)
+        _store_or_revoke(settings, cache, record)
+        return Obtained(record, cached=False, replaced=previous, warnings=cache.warnings)
+
+
+def _store_or_revoke(settings: Settings, cache, record: TokenRecord) -> None:
+    """Cache a new token; if that fails, revoke it rather than leave it alive unknown to anyone."""
+    try:
         cache.store(record)
-        return Obtained(record, cached=False, replaced=previous)
+    except Exception as exc:
+        try:
+            settings.client().revoke(record.access_token)
+            outcome = "the new token was revoked"
+        except Exception:  # pylint: disable=broad-exception-caught  # the store failure is the error to report
+            outcome = "revoking the new token failed too, so it stays valid until it expires"
+        why = exc.message if isinstance(exc, TelenorOAuthError) else type(exc).__name__
+        raise TelenorCacheError(f"{why}; {outcome}") from None
 
 
 def revoke_token(settings: Settings, access_token: str | None = None, *, check_mode: bool = False) -> bool:
@@ -107,7 +133,9 @@ def revoke_token(settings: Settings, access_token: str | None = None, *, check_m
                 return False  # expired: nothing left to revoke
         try:
             return settings.client().revoke(token)
-        except TelenorOAuthError:
+        except BaseException:
+            # Whatever went wrong (an API error, a bug, KeyboardInterrupt),
+            # the token may still be live: keep it cached.
             if is_cached:
                 cache.store(record)
             raise

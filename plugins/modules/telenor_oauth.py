@@ -318,6 +318,8 @@ def live_cached_token(settings) -> str | None:
 def ensure_present(module: AnsibleModule, settings) -> dict:
     force = module.params["force"]
     obtained = obtain_token(settings, force=force, check_mode=module.check_mode)
+    for warning in obtained.warnings:
+        module.warn(warning)
     result = {"changed": not obtained.cached, "cached": obtained.cached, "revoked": False}
     if obtained.record is not None:
         result.update(obtained.record.as_result())

@@ -46,6 +46,8 @@ class Row:
     module: dict | None = None
     role: dict | None = None
     env: dict = field(default_factory=dict)  # a None value removes the variable
+    ini: str = ""  # the ansible.cfg of the run, in its working directory
+    variables: dict = field(default_factory=dict)  # play variables, for the lookup's vars: sources
     hidden: tuple[str, ...] = ()
     args: tuple[str, ...] = VERBOSE
 
@@ -81,10 +83,29 @@ ROWS = [
     # --- other options --------------------------------------------------------------------
     Row("scope-item-with-spaces", ("scope item 'read write' contains whitespace", "own list item"),
         **both({"scope": ["read write"]})),
-    Row("negative-min-ttl", ("min_ttl must be at least 0", "-1"), **both({"min_ttl": -1})),
-    Row("negative-timeout", ("timeout must be at least", "-1"), **both({"timeout": -1})),
-    Row("zero-timeout", ("timeout must be at least", "got 0"), **both({"timeout": 0})),
-    Row("negative-retries", ("retries must be at least 0", "-1"), **both({"retries": -1})),
+    Row("negative-min-ttl", ("min_ttl must be a whole number from 0 to", "-1"), **both({"min_ttl": -1})),
+    Row("negative-timeout", ("timeout must be a number from 0.001 to 600", "-1"), **both({"timeout": -1})),
+    Row("zero-timeout", ("timeout must be a number from 0.001 to 600", "got 0"), **both({"timeout": 0})),
+    Row("negative-retries", ("retries must be a whole number from 0 to 10", "-1"), **both({"retries": -1})),
+    # --- issue 9: booleans fail closed, numbers have ranges, from every source ----------------
+    Row("validate-certs-typo", ("validate_certs", "boolean", "'ture'"), **both({"validate_certs": "ture"})),
+    Row("validate-certs-maybe", ("validate_certs", "boolean", "'maybe'"), **both({"validate_certs": "maybe"})),
+    Row("validate-certs-typo-from-env", ("validate_certs", "ture"),
+        lookup={}, module={}, env={"TELENOR_VALIDATE_CERTS": "ture"}),
+    Row("validate-certs-typo-from-ini", ("validate_certs must be a boolean", "'ture'"),
+        lookup={}, ini="[telenor_oauth]\nvalidate_certs = ture\n"),
+    Row("validate-certs-typo-from-var", ("validate_certs must be a boolean", "'ture'"),
+        lookup={}, variables={"telenor_validate_certs": "ture"}),
+    # core does not template a var: source; 1.0 read "{{ word }}" as false, too.
+    Row("validate-certs-typo-from-templated-var", ("validate_certs must be a boolean", "'ture'"),
+        lookup={}, variables={"typo_word": "ture", "telenor_validate_certs": "{{ typo_word }}"}),
+    Row("force-maybe", ("force must be a boolean", "'maybe'"), lookup={"force": "maybe"}),
+    Row("timeout-nan", ("timeout must be a number from 0.001 to 600", "nan"), **both({"timeout": "nan"})),
+    Row("timeout-infinite", ("timeout must be a number from 0.001 to 600", "inf"), **both({"timeout": "inf"})),
+    Row("timeout-too-long", ("timeout must be a number from 0.001 to 600", "601"), **both({"timeout": 601})),
+    Row("timeout-nan-from-env", ("timeout must be a number from 0.001 to 600",),
+        lookup={}, module={}, env={"TELENOR_TIMEOUT": "nan"}),
+    Row("retries-too-many", ("retries must be a whole number from 0 to 10", "11"), **both({"retries": 11})),
     Row("invalid-jmespath-query", ("query option '[oops'", "not a valid JMESPath expression"),
         lookup={"query": "[oops"}),
     # Root may write anywhere, so the unwritable path is one whose parent is a regular file.
@@ -134,6 +155,9 @@ def run_row(ansible, emulator, name: str, edge: str):
               "url_with_credentials": emulator.url.replace("://", f"://it-user:{URL_PASSWORD}@", 1)}
     options = fill(getattr(row, edge), places)
     data = {"lookup": {"lookup_options": options}, "module": {"module_options": options}, "role": options}[edge]
+    data.update(row.variables)
+    if row.ini:
+        (workdir / "ansible.cfg").write_text(row.ini)  # ansible-playbook runs in workdir
     # From a file: -vvvv echoes the values of -e '{...}', and would show the URL's password itself.
     vars_file = workdir / "row-vars.json"
     vars_file.write_text(json.dumps(data))

@@ -18,6 +18,7 @@ import base64
 import json
 import os
 import sys
+import tempfile
 import time
 import typing as t
 
@@ -27,6 +28,7 @@ import yaml
 from ansible import constants as C
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.testing import patch_module_args
+from ansible.utils.display import Display
 from ansible.utils.plugin_docs import add_fragments
 
 from ansible_collections.telenor.oauth.plugins.doc_fragments import connection
@@ -356,3 +358,76 @@ def test_an_api_error_raises_a_lookup_error_with_status_and_code(api, options, c
     # Nothing was cached, so the next call asks again.
     assert lookup(**options) == [FIRST]
     assert len(api.token_requests) == 2
+
+
+# --- issue 9: booleans fail closed from every source --------------------------------------
+
+
+@pytest.mark.parametrize("value", ["ture", "maybe", "nope", "2"])
+@pytest.mark.parametrize("source", ["keyword", "variable", "environment"])
+def test_validate_certs_that_is_not_a_boolean_fails_before_any_request(api, options, monkeypatch, source, value):
+    # Issue 9: core's lenient config booleans made 'ture' False: TLS verification off.
+    variables = {}
+    if source == "keyword":
+        options = {**options, "validate_certs": value}
+    elif source == "variable":
+        variables = {"telenor_validate_certs": value}
+    else:
+        monkeypatch.setenv("TELENOR_VALIDATE_CERTS", value)
+
+    with pytest.raises(AnsibleLookupError) as caught:
+        lookup(variables=variables, **options)
+
+    assert "validate_certs must be a boolean" in str(caught.value)
+    assert repr(value) in str(caught.value)
+    assert api.token_requests == []
+
+
+@pytest.mark.parametrize(("value", "verify"), [("no", False), ("off", False), ("yes", True), ("1", True), (False, False)])
+def test_validate_certs_spellings_of_a_boolean_are_honoured(api, options, monkeypatch, value, verify):
+    seen = []
+    original = _client_class().__init__
+
+    def spy(self, **kwargs):
+        original(self, **kwargs)
+        seen.append(self.verify)
+
+    monkeypatch.setattr(_client_class(), "__init__", spy)
+    monkeypatch.setenv("TELENOR_VALIDATE_CERTS", str(value).lower() if isinstance(value, bool) else value)
+
+    assert lookup(**options) == [FIRST]
+    assert seen == [verify]
+
+
+def _client_class():
+    from ansible_collections.telenor.oauth.plugins.module_utils._client import TelenorClient  # pylint: disable=import-outside-toplevel
+
+    return TelenorClient
+
+
+def test_force_that_is_not_a_boolean_fails_before_any_request(api, options):
+    with pytest.raises(AnsibleLookupError, match="force must be a boolean"):
+        lookup(force="maybe", **options)
+    assert api.token_requests == []
+
+
+# --- issue 12: an unusable HOME falls back, with one warning ------------------------------
+
+
+def test_an_unusable_home_falls_back_with_a_display_warning(api, options, tmp_path, monkeypatch):
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    monkeypatch.setenv("HOME", str(home))
+    system_temp = tmp_path / "system-tmp"
+    system_temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
+    warnings = []
+    monkeypatch.setattr(Display, "warning", lambda self, msg, *args, **kwargs: warnings.append(msg))
+    options = {key: value for key, value in options.items() if key != "cache_dir"}
+
+    assert lookup(**options) == [FIRST]
+    assert lookup(**options) == [FIRST]
+
+    (warning,) = warnings
+    assert f"telenor_oauth-{os.geteuid()}" in warning
+    assert len(api.token_requests) == 1

@@ -81,24 +81,68 @@ def test_files_are_private(cache_dir):
     assert mode(cache.lock_path) == 0o600
 
 
-@pytest.mark.parametrize("loose_mode", [0o755, 0o777, 0o750, 0o701])
-def test_an_existing_loose_directory_of_ours_is_tightened(cache_dir, loose_mode):
+@pytest.mark.parametrize("existing_mode", [0o755, 0o750, 0o701, 0o711, 0o700])
+def test_an_existing_directory_is_used_and_never_chmodded(cache_dir, existing_mode):
+    # Issue 9: 1.0 chmod-ed any existing directory of ours to 0700, so
+    # TELENOR_TOKEN_CACHE_DIR=$HOME/shared took rights away from others.
     cache_dir.mkdir(parents=True)
-    cache_dir.chmod(loose_mode)
+    cache_dir.chmod(existing_mode)
+    cache = make_cache(cache_dir)
 
-    store(make_cache(cache_dir), make_record())
+    store(cache, make_record())
 
-    assert mode(cache_dir) == 0o700
+    assert mode(cache_dir) == existing_mode
+    assert cache.load() == make_record().__class__.from_json(cache.load().to_json())
+    assert mode(cache.path) == 0o600
+
+
+@pytest.mark.parametrize("writable_mode", [0o1777, 0o777, 0o770, 0o730, 0o702])
+def test_a_directory_that_others_can_write_is_refused_and_left_alone(cache_dir, writable_mode):
+    # Issue 9: TELENOR_TOKEN_CACHE_DIR=/tmp turned /tmp into 0700.
+    cache_dir.mkdir(parents=True)
+    cache_dir.chmod(writable_mode)
+
+    with pytest.raises(TelenorCacheError, match="can be written by others") as caught:
+        store(make_cache(cache_dir), make_record())
+
+    assert str(cache_dir) in str(caught.value)
+    assert mode(cache_dir) == writable_mode
+    assert os.listdir(cache_dir) == []
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create a directory owned by another user")
-def test_a_world_writable_directory_of_another_user_is_refused(cache_dir):
+@pytest.mark.parametrize("other_mode", [0o700, 0o755, 0o777])
+def test_a_directory_of_another_user_is_refused_even_for_root(cache_dir, other_mode):
+    # Issue 9: root accepted another user's private directory.
     cache_dir.mkdir(parents=True)
     os.chown(cache_dir, 54321, 54321)
-    cache_dir.chmod(0o777)
+    cache_dir.chmod(other_mode)
 
     with pytest.raises(TelenorCacheError, match="belongs to another user"):
         store(make_cache(cache_dir), make_record())
+    assert os.listdir(cache_dir) == []
+
+
+def test_a_symlink_at_the_lock_file_is_not_followed(cache_dir, tmp_path):
+    target = tmp_path / "victim"
+    target.write_text("keep")
+    cache = make_cache(cache_dir)
+    cache_dir.mkdir(parents=True, mode=0o700)
+    os.symlink(target, cache.lock_path)
+
+    with pytest.raises(TelenorCacheError, match="lock file"):
+        store(cache, make_record())
+    assert target.read_text() == "keep"
+
+
+def test_a_symlink_at_the_record_is_not_read(cache_dir, tmp_path):
+    writer = make_cache(tmp_path / "elsewhere")
+    store(writer, make_record())
+    cache = make_cache(cache_dir)
+    cache_dir.mkdir(parents=True, mode=0o700)
+    os.symlink(writer.path, cache.path)
+
+    assert cache.load() is None
 
 
 def test_a_cache_dir_that_is_a_file_is_a_cache_error(tmp_path):

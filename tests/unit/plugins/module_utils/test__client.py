@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import base64
+import time
 import traceback
+import tracemalloc
 
 import pytest
 
@@ -32,6 +34,11 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
     closed_port,
     self_signed_certificate,
     token_body,
+)
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.hostile_server import (
+    HostileServer,
+    endless_body,
+    http_answer,
 )
 
 LEAKED_TOKEN = "AT-Leak4Qz8Hw-never-in-a-message"
@@ -476,3 +483,184 @@ def test_a_client_id_that_looks_like_a_connectid_login_is_pointed_out(api, delay
         assert "Connectid" in str(caught.value)
     else:
         assert "looks like" not in str(caught.value)
+
+
+# --- issue 9: proxies, deadlines, bounded reads, words for any OAuth server ------
+
+
+@pytest.fixture
+def proxy():
+    """A second fake API, to stand as the proxy: it records every request it gets."""
+    server = FakeTelenorAPI().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
+@pytest.mark.parametrize("call", ["token", "logout"])
+def test_no_proxy_is_used_for_a_loopback_api(api, proxy, delays, monkeypatch, variable, call):
+    # Issue 9: with HTTP_PROXY set, the Basic header of an http:// loopback
+    # request went, in clear, to the proxy.
+    monkeypatch.setenv(variable, proxy.url)
+    client = make_client(api.url, delays, retries=0)
+
+    if call == "token":
+        assert client.request_token().access_token.startswith(TOKEN_PREFIX)
+    else:
+        assert client.revoke(LEAKED_TOKEN) is True
+
+    assert proxy.seen == []  # the proxy was never contacted
+    (seen,) = api.seen
+    assert seen.target in (TOKEN_PATH, LOGOUT_PATH)  # a direct request, not a proxied absolute URL
+
+
+def _wait_for(condition, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(http_answer("200 OK", token_body("AT-trickled")), id="whole-answer-trickled"),
+        pytest.param(http_answer("200 OK", b" " * 100 + token_body("AT-trickled")), id="body-trickled"),
+    ],
+)
+def test_a_trickling_server_is_cut_off_at_the_timeout_and_said_to_time_out(delays, answer):
+    # Issue 9: one byte every 0.5 s never tripped the per-read timeout, so an
+    # attempt lasted as long as the server liked; it was then called "dropped".
+    with HostileServer(answer, pause=0.5) as server:
+        with pytest.raises(TelenorTransportError) as caught:
+            make_client(server.url, delays, timeout=1, retries=1).request_token()
+        _wait_for(lambda: len(server.completed) == 2)
+
+    assert "timed out" in str(caught.value)
+    assert "dropped" not in str(caught.value)
+    assert "gave up after 2 attempts" in str(caught.value)
+    assert server.completed == [False, False]  # the client hung up before the answer was complete
+    assert all(sent < len(answer) for sent in server.sent)
+
+
+def test_a_huge_token_answer_is_refused_after_64_kib(delays):
+    # Issue 9: a 200 MB answer took 449 MB of memory.
+    total = 50 * 1024 * 1024
+    with HostileServer(endless_body("200 OK", total)) as server:
+        tracemalloc.start()
+        try:
+            with pytest.raises(TelenorResponseError, match="more than 64 KiB"):
+                make_client(server.url, delays, retries=0).request_token()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        _wait_for(lambda: len(server.completed) == 1)
+
+    assert peak < 4 * 1024 * 1024
+    assert server.completed == [False]
+
+
+def test_a_huge_error_answer_is_read_only_in_part_and_quoted_in_short(delays):
+    with HostileServer(endless_body("401 Unauthorized", 20 * 1024 * 1024)) as server:
+        with pytest.raises(TelenorAPIError) as caught:
+            make_client(server.url, delays, retries=0).request_token()
+        _wait_for(lambda: len(server.completed) == 1)
+
+    assert caught.value.status == 401
+    quoted = str(caught.value).partition("it began: ")[2]
+    assert 0 < len(quoted) <= 200 + 2  # the excerpt and its quotes
+    assert server.completed == [False]
+
+
+OAUTH_BODIES = [
+    pytest.param(
+        {"error": "invalid_client", "error_description": "Client authentication failed."}, {},
+        ["HTTP 401", "OAuth error invalid_client", "Client authentication failed.", "check client_id and client_secret",
+         "Connectid"],
+        id="rfc6749-invalid_client",
+    ),
+    pytest.param(
+        {"error": "invalid_scope"}, {}, ["OAuth error invalid_scope", "check the scope option"], id="rfc6749-invalid_scope",
+    ),
+    pytest.param(
+        {"error": "unauthorized_client", "error_description": "grant not allowed"}, {},
+        ["OAuth error unauthorized_client", "the grant is not enabled for the app"], id="rfc6749-unauthorized_client",
+    ),
+    pytest.param(
+        {"ErrorCode": "invalid_client", "Error": "Invalid client identifier"}, {},
+        ["OAuth error invalid_client", "Invalid client identifier", "check client_id"], id="gateway-ErrorCode",
+    ),
+    pytest.param(
+        {"fault": {"faultstring": "Invalid ApiKey", "detail": {"errorcode": "oauth.v2.InvalidApiKey"}}}, {},
+        ["OAuth error oauth.v2.InvalidApiKey", "Invalid ApiKey"], id="gateway-fault",
+    ),
+    pytest.param(
+        {"fault": {"faultstring": "Rate limit quota violation"}}, {}, ["gateway fault", "Rate limit quota violation"],
+        id="gateway-fault-without-code",
+    ),
+    pytest.param(
+        "", {"WWW-Authenticate": 'Bearer realm="api", error="invalid_client", error_description="bad secret"'},
+        ["OAuth error invalid_client", "bad secret", "check client_id"], id="rfc6750-www-authenticate",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "headers", "words"), OAUTH_BODIES)
+def test_oauth_and_gateway_errors_are_named_with_the_seed_hints(api, delays, body, headers, words):
+    # Issue 9: these all said "HTTP 401 with no Telenor error code in the response".
+    api.reply(TOKEN_PATH, 401, body, headers=headers)
+
+    with pytest.raises(TelenorAPIError) as caught:
+        make_client(api.url, delays, client_id="me@example.com").request_token()
+
+    missing = [word for word in words if word not in str(caught.value)]
+    assert not missing, str(caught.value)
+    assert "no Telenor error code" not in str(caught.value)
+    assert_nothing_secret_in(caught.value)
+
+
+def test_the_logout_names_an_rfc6750_challenge(api, delays):
+    api.reply(LOGOUT_PATH, 400, "", headers={"WWW-Authenticate": 'Bearer error="invalid_request"'})
+
+    with pytest.raises(TelenorAPIError, match="OAuth error invalid_request"):
+        make_client(api.url, delays).revoke(LEAKED_TOKEN)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(f"<html>denied for {CLIENT_SECRET}</html>", id="secret-echoed"),
+        pytest.param(f"<html>{LEAKED_TOKEN} is unknown</html>", id="token-echoed"),
+        pytest.param(f"Authorization: {basic_authorization(CLIENT_ID, CLIENT_SECRET)}", id="basic-header-echoed"),
+        pytest.param(f"header {basic_authorization(CLIENT_ID, CLIENT_SECRET).split()[1]} rejected", id="basic-value-echoed"),
+        pytest.param('{"status": "nope", "access_token": "AT-other-live-token"}', id="other-token-in-json"),
+        pytest.param("Bearer AT-some-bearer-token was refused", id="bearer-value"),
+    ],
+)
+def test_an_unrecognised_body_is_quoted_short_with_secrets_and_tokens_masked(api, delays, body):
+    api.reply(TOKEN_PATH, 403, body)
+    api.reply(LOGOUT_PATH, 403, body)
+    client = make_client(api.url, delays, retries=0)
+
+    # The token request knows no token; the logout knows the one it revokes.
+    for call, known in ((client.request_token, FORBIDDEN[:2]), (lambda: client.revoke(LEAKED_TOKEN), FORBIDDEN)):
+        with pytest.raises(TelenorAPIError) as caught:
+            call()
+        message = str(caught.value)
+        assert "it began: " in message
+        assert not [value for value in known if value in message]
+        assert "AT-other-live-token" not in message
+        assert "AT-some-bearer-token" not in message
+
+
+def test_the_excerpt_is_at_most_200_printable_characters(api, delays):
+    api.reply(TOKEN_PATH, 418, ("\x1b[31mred\x00\u2028 " + "y" * 500).encode("utf-8"))
+
+    with pytest.raises(TelenorAPIError) as caught:
+        make_client(api.url, delays, retries=0).request_token()
+
+    excerpt = str(caught.value).partition("it began: ")[2][1:-1]
+    assert len(excerpt) <= 200
+    assert excerpt.startswith("[31mred ")
+    assert all(" " <= char <= "~" for char in excerpt)

@@ -192,6 +192,24 @@ def test_bad_scope_is_refused(value, words):
         ("retries", "many"),
         ("timeout", "fast"),
         ("min_ttl", [300]),
+        # Issue 9: the ranges are defined, and non-finite or Python-only
+        # spellings are refused (NaN and inf gave raw errors).
+        ("timeout", float("nan")),
+        ("timeout", float("inf")),
+        ("timeout", "nan"),
+        ("timeout", "inf"),
+        ("timeout", "-inf"),
+        ("timeout", 600.5),
+        ("timeout", "1e3"),
+        ("timeout", True),
+        ("retries", 11),
+        ("retries", 2.5),
+        ("retries", "1_0"),
+        ("retries", False),
+        ("min_ttl", "1_000"),
+        ("min_ttl", " 1_000 "),
+        ("min_ttl", 10 ** 9),
+        ("min_ttl", float("nan")),
     ],
 )
 def test_bad_numbers_are_refused_naming_the_option(name, value):
@@ -207,6 +225,8 @@ def test_bad_numbers_are_refused_naming_the_option(name, value):
         ({"min_ttl": 0, "retries": 0}, {"min_ttl": 0, "retries": 0}),
         ({"min_ttl": "600", "retries": "5", "timeout": "2.5"}, {"min_ttl": 600, "retries": 5, "timeout": 2.5}),
         ({"timeout": 0.5}, {"timeout": 0.5}),
+        ({"timeout": 600, "retries": 10}, {"timeout": 600.0, "retries": 10}),
+        ({"timeout": " 3 ", "min_ttl": 3.0}, {"timeout": 3.0, "min_ttl": 3}),
     ],
 )
 def test_numbers_from_strings_and_zeros_are_accepted(options, expected):
@@ -227,9 +247,22 @@ def test_ca_path_must_exist(tmp_path):
     assert settings.client().verify == str(bundle)
 
 
-@pytest.mark.parametrize(("validate_certs", "verify"), [(None, True), (True, True), (False, False)])
+@pytest.mark.parametrize(
+    ("validate_certs", "verify"),
+    [(None, True), (True, True), (False, False), ("yes", True), ("no", False), ("on", True), ("off", False),
+     ("1", True), ("0", False), (1, True), (0, False), ("True", True), ("FALSE", False)],
+)
 def test_validate_certs_reaches_the_client(validate_certs, verify):
     assert settings_from_options(adapter(validate_certs=validate_certs)).client().verify is verify
+
+
+@pytest.mark.parametrize("value", ["ture", "maybe", "", "2", 2, 0.5, [True], {"on": 1}, "yes please"])
+def test_validate_certs_that_is_not_a_boolean_is_refused_naming_the_option(value):
+    # Issue 9: 'ture' and 'maybe' turned TLS verification off in the lookup.
+    with pytest.raises(TelenorConfigError) as caught:
+        settings_from_options(adapter(validate_certs=value))
+
+    assert str(caught.value).startswith("validate_certs must be a boolean")
 
 
 def test_cache_dir_is_expanded_to_an_absolute_path(monkeypatch, tmp_path):

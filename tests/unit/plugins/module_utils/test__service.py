@@ -4,13 +4,23 @@
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
+import os
+import stat
+import tempfile
 import threading
 import time
 
 import pytest
 
-from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorAPIError, TelenorTransportError
+from ansible_collections.telenor.oauth.plugins.module_utils._cache import TokenCache
+from ansible_collections.telenor.oauth.plugins.module_utils._client import TelenorClient
+from ansible_collections.telenor.oauth.plugins.module_utils._errors import (
+    TelenorAPIError,
+    TelenorCacheError,
+    TelenorTransportError,
+)
 from ansible_collections.telenor.oauth.plugins.module_utils._options import OptionAdapter, settings_from_options
 from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token, revoke_token
 from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord
@@ -404,3 +414,119 @@ def test_revoke_in_check_mode_predicts_without_a_request(api, settings, cached_a
 
     assert api.seen == []
     assert settings.cache().load() == cached
+
+
+# --- issue 9: a cache that cannot keep a token costs no token ----------------------
+
+
+def _no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_cache_that_cannot_be_written_fails_before_any_token_request(api, settings, monkeypatch):
+    # Issue 9: on a full disk, 20 hosts made 20 token requests and left 20 live tokens.
+    monkeypatch.setattr(os, "fsync", _no_space)
+
+    for host in range(20):
+        with pytest.raises(TelenorCacheError) as caught:
+            obtain_token(settings)
+        assert settings.cache_dir in str(caught.value)
+        assert os.strerror(errno.ENOSPC) in str(caught.value)
+
+    assert api.token_requests == []
+    assert api.logout_requests == []
+
+
+def test_a_token_that_could_not_be_stored_is_revoked(api, settings, monkeypatch):
+    def fail_store(self, record):
+        raise TelenorCacheError(f"Cannot write to the token cache {self.cache_dir!r}: No space left on device")
+
+    monkeypatch.setattr(TokenCache, "store", fail_store)
+
+    with pytest.raises(TelenorCacheError, match="the new token was revoked"):
+        obtain_token(settings)
+
+    assert len(api.token_requests) == 1
+    (logout,) = api.logout_requests
+    assert logout.headers["Authorization"] == f"Bearer {TOKEN_PREFIX}-1"
+
+
+@pytest.mark.parametrize("exception", [RuntimeError("a bug"), KeyboardInterrupt(), ValueError("odd")])
+def test_any_exception_during_logout_puts_the_record_back(api, settings, monkeypatch, exception):
+    # Issue 9: only TelenorOAuthError restored the dropped record.
+    cached = put_in_cache(settings)
+
+    def explode(self, token):
+        raise exception
+
+    monkeypatch.setattr(TelenorClient, "revoke", explode)
+    with pytest.raises(type(exception)):
+        revoke_token(settings)
+
+    assert settings.cache().load() == cached
+
+
+# --- issue 12: an unusable HOME falls back to a private temp directory ---------------
+
+
+@pytest.fixture
+def system_temp(tmp_path, monkeypatch):
+    path = tmp_path / "system-tmp"
+    path.mkdir()
+    path.chmod(0o1777)
+    monkeypatch.setattr(tempfile, "tempdir", str(path))
+    return path
+
+
+@pytest.fixture
+def home_is_a_file(tmp_path, monkeypatch):
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+def test_an_unusable_home_falls_back_to_a_private_temp_dir_with_one_warning(
+        api, make_settings, system_temp, home_is_a_file):
+    first = obtain_token(make_settings(cache_dir=None))
+
+    fallback = system_temp / f"telenor_oauth-{os.geteuid()}"
+    (warning,) = first.warnings
+    assert str(fallback) in warning and "cannot be used" in warning
+    assert stat.S_IMODE(os.lstat(fallback).st_mode) == 0o700
+    assert os.lstat(fallback).st_uid == os.geteuid()
+    assert len(api.token_requests) == 1
+
+    # The next lookup (another fork, a later run) finds the token there: no request, no warning.
+    again = obtain_token(make_settings(cache_dir=None))
+    assert again.cached is True
+    assert again.record == first.record
+    assert again.warnings == []
+    assert len(api.token_requests) == 1
+
+
+@pytest.mark.parametrize("planted", ["loose", "symlink", "file"])
+def test_a_fallback_dir_that_is_not_private_is_refused(
+        api, make_settings, system_temp, home_is_a_file, tmp_path, planted):
+    fallback = system_temp / f"telenor_oauth-{os.geteuid()}"
+    if planted == "loose":
+        fallback.mkdir(mode=0o755)
+        fallback.chmod(0o755)
+    elif planted == "symlink":
+        target = tmp_path / "attacker"
+        target.mkdir(mode=0o700)
+        fallback.symlink_to(target)
+    else:
+        fallback.write_text("")
+
+    with pytest.raises(TelenorCacheError, match="Refusing the fallback token cache directory"):
+        obtain_token(make_settings(cache_dir=None))
+    assert api.token_requests == []
+
+
+def test_an_explicit_cache_dir_that_fails_stays_an_error(api, make_settings, system_temp, home_is_a_file):
+    with pytest.raises(TelenorCacheError, match="Cannot create the token cache directory"):
+        obtain_token(make_settings(cache_dir=str(home_is_a_file / "cache")))
+
+    assert not (system_temp / f"telenor_oauth-{os.geteuid()}").exists()
+    assert api.token_requests == []

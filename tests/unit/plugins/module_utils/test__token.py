@@ -9,7 +9,7 @@ import json
 import pytest
 
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorResponseError
-from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord, record_from_response
+from ansible_collections.telenor.oauth.plugins.module_utils._token import MAX_LIFETIME, TokenRecord, record_from_response
 
 TOKEN = "AT-Rk3Jd9Wq-unit"
 REFRESH = "RT-Vb7Ng1Ls-unit"
@@ -36,7 +36,9 @@ def _record(lifetime: int, *, issued_at: float = REQUESTED_AT) -> TokenRecord:
         pytest.param(3599, 3599, id="int-as-in-example"),
         pytest.param("3600", 3600, id="string-as-in-seed-response"),
         pytest.param(" 3600 ", 3600, id="padded-string"),
-        pytest.param(3600.9, 3600, id="float-rounds-down"),
+        pytest.param(3600.0, 3600, id="integral-float"),
+        pytest.param(1e300, MAX_LIFETIME, id="huge-is-capped"),
+        pytest.param("9" * 20, MAX_LIFETIME, id="huge-string-is-capped"),
         pytest.param(1, 1, id="one-second"),
     ],
 )
@@ -68,6 +70,15 @@ def test_expires_in_gives_expiry_from_the_request_time(expires_in, lifetime):
         pytest.param({"expires_in": {"seconds": 3600}}, id="object"),
         pytest.param({"expires_in": "inf"}, id="infinite-string"),
         pytest.param({"expires_in": "-Infinity"}, id="minus-infinite-string"),
+        # Issue 9: a fraction is a token expired once cached; Python-only
+        # number spellings are not JSON numbers.
+        pytest.param({"expires_in": 0.5}, id="half-second"),
+        pytest.param({"expires_in": 3600.9}, id="fraction"),
+        pytest.param({"expires_in": "1_000"}, id="underscore"),
+        pytest.param({"expires_in": " 1_000 "}, id="padded-underscore"),
+        pytest.param({"expires_in": "1e3"}, id="exponent-string"),
+        pytest.param({"expires_in": "+60"}, id="plus-sign"),
+        pytest.param({"expires_in": "\u0661\u0662"}, id="non-ascii-digits"),
     ],
 )
 def test_unusable_expires_in_is_a_response_error(fields):
@@ -274,3 +285,37 @@ def test_repr_of_a_record_shows_no_token():
     assert TOKEN not in repr(record)
     assert REFRESH not in repr(record)
     assert TOKEN not in str(record)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("AT-1\r\nX-Injected: yes", id="crlf"),
+        pytest.param("AT-1\nX", id="lf"),
+        pytest.param("AT-1\x00", id="nul"),
+        pytest.param("AT-1\x7f", id="del"),
+        pytest.param("AT-1 2", id="space"),
+        pytest.param("AT-\u00e6", id="non-ascii"),
+        pytest.param("=AT", id="padding-first"),
+    ],
+)
+def test_a_token_that_is_not_an_rfc6750_b64token_is_refused_unquoted(token):
+    with pytest.raises(TelenorResponseError) as caught:
+        record_from_response(_body(access_token=token, expires_in=60), requested_at=REQUESTED_AT, requested_scope=None)
+
+    assert "RFC 6750" in str(caught.value)
+    assert "AT-" not in str(caught.value)
+
+
+@pytest.mark.parametrize("token", ["AT-1", "eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJl", "a+b/c~d_e.f-g==", "Z"])
+def test_b64tokens_are_accepted(token):
+    record = record_from_response(_body(access_token=token, expires_in=60), requested_at=REQUESTED_AT, requested_scope=None)
+
+    assert record.access_token == token
+
+
+def test_a_refresh_token_with_control_characters_is_refused():
+    with pytest.raises(TelenorResponseError, match="refresh_token"):
+        record_from_response(
+            _body(access_token="AT-1", expires_in=60, refresh_token="RT\r\n"), requested_at=REQUESTED_AT, requested_scope=None
+        )

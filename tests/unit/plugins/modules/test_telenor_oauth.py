@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import tempfile
 import time
 import typing as t
 
@@ -608,3 +609,30 @@ def test_the_fingerprint_is_what_the_documented_hash_filter_gives(token):
     documented = get_hash(token, "sha256")[:12]
     assert telenor_oauth.token_fingerprint(token) == documented
     assert len(documented) == 12 and int(documented, 16) >= 0
+# --- issue 12: an unusable HOME falls back, with one warning ------------------------------
+
+
+def test_an_unusable_home_falls_back_with_a_module_warning(run, base_args, api, tmp_path, monkeypatch):
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    monkeypatch.setenv("HOME", str(home))
+    system_temp = tmp_path / "system-tmp"
+    system_temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
+    args = {key: value for key, value in base_args.items() if key != "cache_dir"}
+
+    outcome = run(args)
+
+    assert not outcome.failed, outcome.result
+    (warning,) = outcome.result["warnings"]
+    assert f"telenor_oauth-{os.geteuid()}" in json.dumps(warning)  # a string, or 2.19's WarningSummary
+    assert (system_temp / f"telenor_oauth-{os.geteuid()}").is_dir()
+
+
+@pytest.mark.parametrize("value", ["ture", "maybe"])
+def test_validate_certs_that_is_not_a_boolean_fails_before_any_request(run, base_args, api, value):
+    outcome = run({**base_args, "validate_certs": value})
+
+    assert outcome.failed
+    assert "validate_certs" in outcome.result["msg"]
+    assert api.token_requests == []

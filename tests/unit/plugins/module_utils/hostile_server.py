@@ -1,0 +1,102 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Hostile HTTP servers on 127.0.0.1 for the client's tests: raw sockets, so that they can
+trickle an answer byte by byte or send more than any client should read.
+
+Each records how much it managed to send before the client hung up, so a test can tell
+that the client stopped reading, without timing anything.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import typing as t
+
+
+class HostileServer:
+    """Answers every connection with ``answer`` (bytes, or an iterable of byte pieces),
+    sleeping ``pause`` seconds between pieces."""
+
+    def __init__(self, answer: bytes | t.Callable[[], t.Iterable[bytes]], *, pause: float = 0.0) -> None:
+        self._answer = answer
+        self._pause = pause
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self._stop = threading.Event()
+        self.connections = 0
+        self.sent: list[int] = []  # bytes sent on each connection before it ended
+        self.completed: list[bool] = []  # whether the whole answer went out
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def __enter__(self) -> HostileServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: t.Any) -> None:
+        self._stop.set()
+        self._listener.close()
+
+    def _serve(self) -> None:
+        self._listener.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                connection, dummy = self._listener.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.connections += 1
+            threading.Thread(target=self._answer_one, args=(connection,), daemon=True).start()
+
+    def _pieces(self) -> t.Iterable[bytes]:
+        if callable(self._answer):
+            return self._answer()
+        return [self._answer[i:i + 1] for i in range(len(self._answer))] if self._pause else [self._answer]
+
+    def _answer_one(self, connection: socket.socket) -> None:
+        sent = 0
+        completed = True
+        with connection:
+            connection.settimeout(5)
+            try:
+                connection.recv(65536)  # the request; its content does not matter here
+                for piece in self._pieces():
+                    if self._stop.is_set():
+                        completed = False
+                        break
+                    connection.sendall(piece)
+                    sent += len(piece)
+                    if self._pause:
+                        time.sleep(self._pause)
+            except OSError:
+                completed = False
+        self.sent.append(sent)
+        self.completed.append(completed)
+
+
+def http_answer(status: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
+    head = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", "Connection: close"]
+    head += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
+
+
+def endless_body(status: str, total: int, chunk: int = 65536) -> t.Callable[[], t.Iterator[bytes]]:
+    """An answer announcing ``total`` bytes of body, made on the fly."""
+
+    def pieces() -> t.Iterator[bytes]:
+        yield f"HTTP/1.1 {status}\r\nContent-Length: {total}\r\nContent-Type: application/json\r\n\r\n".encode("ascii")
+        left = total
+        while left > 0:
+            size = min(chunk, left)
+            yield b"x" * size
+            left -= size
+
+    return pieces
