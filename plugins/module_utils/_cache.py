@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import stat
+import tempfile
 import time
 import typing as t
 
