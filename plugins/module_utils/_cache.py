@@ -129,11 +129,8 @@ def _ensure_private_dir(path: str) -> None:
     if not path:
         raise TelenorCacheError("There is no home directory for the token cache (option cache_dir)")
     try:
-        parent = os.path.dirname(path)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
         with contextlib.suppress(FileExistsError):
-            os.mkdir(path, 0o700)
+            os.makedirs(path, 0o700)  # the mode applies to the leaf, the cache directory itself
         info = os.stat(path)
     except OSError as exc:
         raise TelenorCacheError(f"Cannot create the token cache directory {path!r} ({_WHERE}): {exc.strerror}") from None
