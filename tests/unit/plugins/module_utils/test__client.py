@@ -585,7 +585,7 @@ OAUTH_BODIES = [
     ),
     pytest.param(
         {"error": "unauthorized_client", "error_description": "grant not allowed"}, {},
-        ["OAuth error unauthorized_client", "the grant is not enabled for the app"], id="rfc6749-unauthorized_client",
+        ["OAuth error unauthorized_client", "the app may not use the client_credentials grant"], id="rfc6749-unauthorized_client",
     ),
     pytest.param(
         {"ErrorCode": "invalid_client", "Error": "Invalid client identifier"}, {},

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import time
 
 import pytest
 
+from ansible_collections.telenor.oauth.plugins.module_utils import _errors
 from ansible_collections.telenor.oauth.plugins.module_utils._cache import TokenCache, cache_key
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import (
     CLIENT_CREDENTIALS,
@@ -322,3 +324,20 @@ def test_a_client_id_that_looks_like_a_login_is_explained_for_the_password_grant
     assert "looks like an e-mail address" in caught.value.message
     assert "never the client_id" in caught.value.message
     assert "not API credentials" not in caught.value.message  # a system user's login is one, here
+
+
+@pytest.mark.parametrize(
+    ("name", "grant_type", "words"),
+    [
+        ("invalid_client", "password", "check the system user's username and password"),
+        ("invalid_grant", "password", "check the system user's username and password"),
+        ("invalid_client", "client_credentials", "check client_id and client_secret"),
+        ("unauthorized_client", "password", "the app may not use the password grant"),
+    ],
+)
+def test_rfc6749_error_names_get_the_hint_that_is_true_for_the_grant(name, grant_type, words):
+    message = _errors.describe_api_error(
+        _errors.TOKEN_ENDPOINT, 401, None, body=json.dumps({"error": name}), grant_type=grant_type,
+    )
+    assert f"OAuth error {name}" in message
+    assert words in message
