@@ -24,13 +24,17 @@ ensure_debian_packages() {
 }
 ensure_debian_packages shellcheck openssh-server sudo python3-yaml redis-server || exit 1
 
-"$root/scripts/bootstrap.sh" core219 || exit 1
+# The venvs build in parallel (each is mostly waiting on PyPI).
+"$root/scripts/bootstrap.sh" core219 & boot219=$!
+"$root/scripts/bootstrap.sh" core221 & boot221=$!
+"$root/scripts/bootstrap.sh" core220 & boot220=$!
+wait "$boot219" || exit 1
 venv="$root/.venv/core219"
 export PATH="$venv/bin:$PATH"
 export PYTHONDONTWRITEBYTECODE=1
 
 # The newest ansible-core needs Python 3.12+; covered when this machine has one.
-"$root/scripts/bootstrap.sh" core221
+wait "$boot221"
 case $? in
   0) matrix=(core219 core221) ;;
   3) matrix=(core219)
@@ -40,24 +44,34 @@ esac
 
 # ansible-core 2.20 (Python 3.12+): unit tests and sanity only, as the integration suite covers
 # the oldest and the newest core; covered when this machine has the interpreter.
-core220_available() {
-  "$root/scripts/bootstrap.sh" core220
-  case $? in
-    0) return 0 ;;
-    3) echo "test: no Python 3.12+ interpreter here; ansible-core 2.20 is NOT covered by this run"; return 1 ;;
-    *) exit 1 ;;
-  esac
-}
-core220=false
-core220_available && core220=true
+wait "$boot220"
+case $? in
+  0) core220=true ;;
+  3) core220=false; echo "test: no Python 3.12+ interpreter here; ansible-core 2.20 is NOT covered by this run" ;;
+  *) exit 1 ;;
+esac
 
-failed=()
-passed=()
+# Steps run in two lanes at a time, one per core: each lane writes its steps'
+# output to a log of its own, printed when the phase ends, and one result line
+# per step to $results.
+logs="$root/build/test-logs"
+results="$logs/results"
+rm -rf "$logs"
+mkdir -p "$logs"
+: >"$results"
 step() {
-  local name=$1; shift
-  echo
-  echo "=== $name"
-  if "$@"; then passed+=("$name"); else failed+=("$name"); fi
+  local log=$1 name=$2 start=$SECONDS
+  shift 2
+  printf '\n=== %s\n' "$name" >>"$log"
+  if "$@" >>"$log" 2>&1; then
+    echo "ok:     $name ($((SECONDS - start)) s)" >>"$results"
+  else
+    echo "FAILED: $name ($((SECONDS - start)) s)" >>"$results"
+  fi
+}
+show_logs() {
+  local log
+  for log in "$@"; do cat "$log"; done
 }
 
 # ansible-test needs the collection at .../ansible_collections/telenor/oauth:
@@ -128,27 +142,49 @@ describe() {
   "$root/.venv/$1/bin/python" -c 'import sys, ansible; print(f"ansible-core {ansible.__version__}, Python {sys.version.split()[0]}")'
 }
 
+unit() {
+  "$root/.venv/$1/bin/python" -m pytest tests/unit -q -p no:cacheprovider
+}
+integration() {
+  "$root/.venv/$1/bin/python" -m pytest tests/integration -q -p no:cacheprovider --basetemp="$root/build/pytest-$1"
+}
+
+# Phase 1: the integration suites, one lane per core version (the slow part).
+echo "test: phase 1: integration tests (${matrix[*]}) in parallel; output follows when they end"
 for env in "${matrix[@]}"; do
-  py="$root/.venv/$env/bin/python"
-  step "unit tests ($(describe "$env"))" "$py" -m pytest tests/unit -q -p no:cacheprovider
-  step "integration tests, ansible-playbook against the emulator ($(describe "$env"))" \
-    "$py" -m pytest tests/integration -q -p no:cacheprovider
+  step "$logs/integration-$env.log" "integration tests, ansible-playbook against the emulator ($(describe "$env"))" \
+    integration "$env" &
 done
-if [ "$core220" = true ]; then
-  step "unit tests ($(describe core220))" "$root/.venv/core220/bin/python" -m pytest tests/unit -q -p no:cacheprovider
-fi
-step "ansible-test sanity" sanity
-if [ "$core220" = true ]; then
-  step "ansible-test sanity ($(describe core220))" sanity_core220
-fi
-step "ansible-lint (production profile)" lint
-step "antsibull-changelog lint" antsibull-changelog lint
-step "antsibull-docs lint-collection-docs" docs_lint
+wait
+show_logs "$logs"/integration-*.log
+
+# Phase 2: unit tests and linters in one lane, sanity (which needs the build
+# directory to itself) in the other.
+echo "test: phase 2: unit tests, sanity and linters in two lanes"
+{
+  for env in "${matrix[@]}"; do
+    step "$logs/lane-unit.log" "unit tests ($(describe "$env"))" unit "$env"
+  done
+  if [ "$core220" = true ]; then
+    step "$logs/lane-unit.log" "unit tests ($(describe core220))" unit core220
+  fi
+  step "$logs/lane-unit.log" "ansible-lint (production profile)" lint
+  step "$logs/lane-unit.log" "antsibull-changelog lint" antsibull-changelog lint
+  step "$logs/lane-unit.log" "antsibull-docs lint-collection-docs" docs_lint
+} &
+{
+  step "$logs/lane-sanity.log" "ansible-test sanity" sanity
+  if [ "$core220" = true ]; then
+    step "$logs/lane-sanity.log" "ansible-test sanity ($(describe core220))" sanity_core220
+  fi
+} &
+wait
+show_logs "$logs/lane-unit.log" "$logs/lane-sanity.log"
 
 echo
 covered="${matrix[*]}"
 [ "$core220" = true ] && covered="$covered core220 (unit tests and sanity)"
 echo "=== summary (ansible-core versions covered: $covered)"
-for s in "${passed[@]}"; do echo "ok:     $s"; done
-for s in "${failed[@]}"; do echo "FAILED: $s"; done
-[ ${#failed[@]} -eq 0 ]
+cat "$results"
+echo "total: $SECONDS s"
+! grep -q '^FAILED' "$results"

@@ -331,8 +331,11 @@ class RedisTokenCache:
         So that a Redis that cannot keep a token (out of memory, a read-only
         replica) fails before a token is requested, not after.
         """
+        probe = f"{KEY_PREFIX}{self.key}:probe"
         with self._redis_errors("checking that it can store the token"):
-            self._client().set(f"{KEY_PREFIX}{self.key}:probe", b"1", px=5000)
+            # Written and removed in one round trip (MULTI/EXEC); the expiry only
+            # guards against a connection lost in between.
+            self._client().pipeline().set(probe, b"1", px=5000).delete(probe).execute()
 
     def store(self, record: TokenRecord) -> None:
         """Put the record in Redis, expiring with its token. Call under the lock."""

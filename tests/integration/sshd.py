@@ -8,6 +8,7 @@ Needs root and Debian's openssh-server and sudo (scripts/test.sh installs them).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
@@ -39,15 +40,23 @@ def unavailable_reason() -> str | None:
 
 
 def _ensure_user() -> None:
+    # The suites of two ansible-core versions run at once (scripts/test.sh), and
+    # useradd/usermod refuse to run while another holds /etc/passwd: one at a time.
+    lock = os.open(os.path.join(tempfile.gettempdir(), "telenor-it-user.lock"),
+                   os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
-        pwd.getpwnam(SSH_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", SSH_USER], check=True)
-    # No password, but not locked: sshd refuses even key logins to a locked account.
-    subprocess.run(["usermod", "-p", "*", SSH_USER], check=True)
-    sudoers = Path("/etc/sudoers.d") / SSH_USER
-    sudoers.write_text(f"{SSH_USER} ALL=(ALL) NOPASSWD: ALL\n")
-    sudoers.chmod(0o440)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            pwd.getpwnam(SSH_USER)
+        except KeyError:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", SSH_USER], check=True)
+        # No password, but not locked: sshd refuses even key logins to a locked account.
+        subprocess.run(["usermod", "-p", "*", SSH_USER], check=True)
+        sudoers = Path("/etc/sudoers.d") / SSH_USER
+        sudoers.write_text(f"{SSH_USER} ALL=(ALL) NOPASSWD: ALL\n")
+        sudoers.chmod(0o440)
+    finally:
+        os.close(lock)
 
 
 @dataclass

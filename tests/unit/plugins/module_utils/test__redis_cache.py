@@ -330,3 +330,21 @@ def test_a_redis_that_does_not_answer_times_out_with_the_timeout_option_named(ap
     assert "did not answer within 0.2 s (option timeout)" in message
     assert "redis://:***@127.0.0.1:" in message and PASSWORD not in message
     assert api.token_requests == []
+
+
+def test_a_redis_that_cannot_store_fails_before_any_token_request(make_settings, server, peek, api, monkeypatch):
+    """A Redis that refuses writes (out of memory, a read-only replica) costs no token."""
+    import redis  # pylint: disable=import-outside-toplevel
+
+    settings = make_settings()
+    cache = settings.cache()
+
+    def refuse(*_args, **_kwargs):
+        raise redis.exceptions.ReadOnlyError("You can't write against a read only replica.")
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", refuse)
+    with pytest.raises(TelenorCacheError, match="checking that it can store the token"):
+        obtain_token(settings)
+    assert api.token_requests == []
+    assert cache.load() is None
+    assert list(peek.scan_iter("telenor_oauth:*")) == []
