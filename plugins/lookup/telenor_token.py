@@ -142,6 +142,23 @@ def _raw_option(plugin: LookupBase, name: str, variables: dict | None, direct: d
     return value if raw is None else raw
 
 
+def _templated_variables(plugin: LookupBase, variables: dict | None) -> dict:
+    """Every other option that a play variable set, resolved as Ansible resolves it.
+
+    Core hands a lookup its ``vars:`` sources as written, so
+    ``telenor_client_secret: "{{ vault_telenor_client_secret }}"`` would reach
+    the token endpoint as that literal text (ansible/ansible#73268).
+    """
+    resolved = {}
+    for name in plugin._options:  # pylint: disable=protected-access  # the options set_options just read
+        if name in _BOOLEAN_OPTIONS:
+            continue
+        _value, origin = plugin.get_option_and_origin(name)
+        if isinstance(origin, str) and origin.startswith("var: "):
+            resolved[name] = _raw_option(plugin, name, variables, {})
+    return resolved
+
+
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
@@ -153,6 +170,7 @@ class LookupModule(LookupBase):
         query = self.get_option("query")
         compiled = _compile_query(query) if query else None
         raw = {name: _raw_option(self, name, variables, kwargs) for name in _BOOLEAN_OPTIONS}
+        raw.update(_templated_variables(self, variables))
         try:
             force = strict_boolean("force", raw["force"], default=False)
             settings = settings_from_options(OptionAdapter(lambda name: raw[name] if name in raw else self.get_option(name)))

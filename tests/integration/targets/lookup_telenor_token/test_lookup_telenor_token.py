@@ -33,6 +33,22 @@ def test_many_hosts_share_one_token_request_and_a_rerun_makes_none(ansible, emul
     assert emulator.stats()["token_requests"] == 1
 
 
+def test_variables_that_template_vaulted_variables_are_resolved(ansible, emulator):
+    """telenor_client_secret: "{{ vault_app_client_secret }}" sends the vaulted value, not that text."""
+    password = ansible.workdir / "vault-password"
+    password.write_text("it-vault-password")
+    vaulted = ansible.workdir / "vaulted.yml"
+    vaulted.write_text(f"app_client_id: {CLIENT_ID}\nvault_app_client_secret: '{CLIENT_SECRET}'\n")
+    subprocess.run([str(ansible.env["PATH"].split(":")[0] + "/ansible-vault"), "encrypt", "--vault-password-file",
+                    str(password), str(vaulted)], check=True, capture_output=True, env=ansible.env)
+    env = {"TELENOR_CLIENT_ID": "", "TELENOR_CLIENT_SECRET": ""}
+    run = ansible.run(HERE / "vaulted_indirection.yml", inventory=ansible.inventory(2), env=env,
+                      args=("-e", f"@{vaulted}", "--vault-password-file", str(password)))
+    assert run.rc == 0, run.output
+    assert emulator.stats()["token_requests"] == 1
+    assert emulator.stats()["protected_requests"] == 2
+
+
 def test_cache_is_private_and_holds_no_secret_or_token(ansible, emulator):
     run = ansible.run(QUERY, inventory=ansible.inventory(2))
     assert run.rc == 0, run.output
