@@ -234,7 +234,10 @@ def normalize_api_url(value: t.Any) -> str:
     try:
         parts = urlsplit(url)
         has_credentials = parts.username is not None or parts.password is not None
-        _port = parts.port  # raises ValueError for a port that is not a number
+        # .port raises ValueError for a port that is not a number or above 65535;
+        # port 0 parses but no server listens there.
+        if parts.port == 0:
+            raise ValueError("port 0")
     except ValueError as exc:
         raise TelenorConfigError(f"api_url {shown!r} is not a valid URL ({type(exc).__name__})") from None
     if has_credentials:

@@ -105,6 +105,8 @@ def test_api_url_accepted(value, expected):
         pytest.param("   ", "must be a URL", id="blank"),
         pytest.param(443, "must be a URL", id="not-a-string"),
         pytest.param("https://api.telenor.no:https", "not a valid URL", id="port-not-a-number"),
+        pytest.param("https://api.telenor.no:0", "not a valid URL", id="port-zero"),
+        pytest.param("https://api.telenor.no:70000", "not a valid URL", id="port-out-of-range"),
         pytest.param("https://api.telenor.no/?env=prod", "query string or fragment", id="query"),
         pytest.param("https://api.telenor.no?", "query string or fragment", id="empty-query"),
         pytest.param("https://api.telenor.no/#top", "query string or fragment", id="fragment"),
