@@ -119,7 +119,9 @@ def normalize_cache_url(value: t.Any) -> str | None:
     )
     try:
         parts = urlsplit(url)
-        _port = parts.port  # raises ValueError for a port that is not a number
+        # .port raises ValueError for a port that is not a number or above 65535.
+        if parts.port == 0:
+            raise ValueError("port 0")
     except ValueError as exc:
         raise TelenorConfigError(f"cache_url {shown!r} is not a valid URL ({type(exc).__name__}); {expected}") from None
     if parts.scheme not in SCHEMES:
