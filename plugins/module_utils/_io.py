@@ -66,8 +66,60 @@ def target_path(path: str, *, follow_symlinks: bool = False) -> str:
     return target
 
 
+_MAX_LINKS = 40  # as the kernel's own limit on links in one path
+
+
+def _link_is_trusted(parent_fd: int) -> bool:
+    """A link in a directory that only root or we can change (ours or root's, writable by no one
+    else) was put there by root or by us; for root, only root's count."""
+    info = os.fstat(parent_fd)
+    return info.st_uid in (0, os.geteuid()) and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
 def _open_directory(directory: str) -> int:
-    return os.open(directory, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+    """A descriptor of ``directory``, opened one component at a time without following links.
+
+    A link among the components (say /srv/app/etc -> /etc, planted by the service user who owns
+    /srv/app) would send a write run as root anywhere, so a link is followed only where only root
+    or the writing user could have made it (/var/run -> /run, ~/.cache -> /data/cache); any
+    other is refused, naming it.
+    """
+    flags = os.O_RDONLY | _DIRECTORY | _CLOEXEC | _NOFOLLOW
+    pending = [part for part in directory.split("/") if part]
+    fd = os.open("/", flags)
+    shown = ""
+    links = 0
+    try:
+        while pending:
+            part = pending.pop(0)
+            if part == ".":
+                continue
+            try:
+                next_fd = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                if not stat.S_ISLNK(os.lstat(part, dir_fd=fd).st_mode):
+                    raise
+                links += 1
+                if links > _MAX_LINKS or not _link_is_trusted(fd):
+                    raise FileTargetError(
+                        f"{shown}/{part} in the directory of the path is a symbolic link in a directory that"
+                        " others can change; refusing to write through it (give the real directory)"
+                    ) from None
+                target = os.readlink(part, dir_fd=fd)
+                pending = [item for item in target.split("/") if item] + pending
+                if target.startswith("/"):
+                    os.close(fd)
+                    fd, shown = os.open("/", flags), ""
+                continue
+            os.close(fd)
+            fd = next_fd
+            shown = os.path.normpath(f"{shown}/{part}") if part != ".." else os.path.dirname(shown) or ""
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_regular_file(path: str, *, limit: int | None = None) -> tuple[bytes, os.stat_result] | None:
@@ -121,7 +173,10 @@ def write_atomically(
             with os.fdopen(fd, "wb") as handle:
                 os.fchmod(fd, mode)  # 0600 & umask until now, and nothing written yet
                 if prepare is not None:
-                    prepare(os.path.join(directory, temporary))
+                    # Through the directory's descriptor, so that no component of the path is
+                    # looked up again (Linux); elsewhere the path itself.
+                    by_fd = f"/proc/self/fd/{dir_fd}"
+                    prepare(os.path.join(by_fd if os.path.isdir(by_fd) else directory, temporary))
                     _check_still_ours(fd, temporary, dir_fd=dir_fd, path=path)
                 handle.write(data)
                 handle.flush()

@@ -260,3 +260,46 @@ def test_others_who_can_replace(tmp_path, dir_uid, dir_mode, owner_uid, who):
     os.chown(directory, dir_uid, 0)
     directory.chmod(dir_mode)
     assert others_who_can_replace(str(directory), owner_uid=owner_uid) == who
+
+
+# --- links among the directory's components ----------------------------------------------
+
+
+@needs_root
+def test_a_link_in_a_directory_someone_else_owns_never_redirects_a_root_write(tmp_path, decoy):
+    """/srv/app is the service user's: its link app/etc -> (the decoy's directory) is refused."""
+    tmp_path.chmod(0o755)
+    app = tmp_path / "app"
+    app.mkdir()
+    os.chown(app, NOBODY, NOBODY)
+    (app / "etc").symlink_to(decoy.parent)
+    before = _fingerprint(decoy)
+
+    with pytest.raises(FileTargetError, match=r"app/etc in the directory of the path is a symbolic link"):
+        write_atomically(str(app / "etc" / "passwd"), SECRET)
+
+    assert _fingerprint(decoy) == before
+    assert sorted(os.listdir(decoy.parent)) == ["passwd"]
+
+
+def test_a_link_that_only_we_or_root_could_make_is_followed(tmp_path):
+    """Like /var/run -> /run, or a user's own ~/.cache -> /data/cache."""
+    tmp_path.chmod(0o755)
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "alias").symlink_to("real")  # relative, in a directory that is ours (or root's)
+
+    write_atomically(str(tmp_path / "alias" / "token"), SECRET)
+
+    assert (real / "token").read_bytes() == SECRET
+
+
+def test_a_link_in_a_directory_others_can_write_is_refused(tmp_path, decoy):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    (shared / "conf").symlink_to(decoy.parent)
+
+    with pytest.raises(FileTargetError, match="symbolic link"):
+        write_atomically(str(shared / "conf" / "passwd"), SECRET)
+    assert decoy.read_bytes() == b"root:x:0:0:root:/root:/bin/sh\n"
