@@ -27,8 +27,8 @@ from ._errors import (
     TelenorConfigError,
     TelenorResponseError,
     TelenorTransportError,
-    api_error,
 )
+from ._api_errors import api_error
 from ._deadline import MAX_RESPONSE_BYTES, AttemptDeadline, read_bounded, watched_adapter
 from ._token import TokenRecord, record_from_response
 
