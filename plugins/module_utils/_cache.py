@@ -18,25 +18,20 @@ the system user and its password):
   releases the lock of a process that dies.
 
 Readers never take the lock: the record file is only ever replaced by
-rename(2), so a reader sees the old record or the new one, never a mix.
+rename(2), so a reader sees the old record or the new one, never a mix. This
+module is the reader; the writer side is ``_cache_writer``, loaded on a miss.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import fcntl
-import glob
 import hashlib
 import json
 import os
-import stat
 import tempfile
-import time
 import typing as t
 
-from . import _io
-from ._errors import TelenorCacheError, TelenorConfigError
+from ._errors import TelenorConfigError
 from ._token import TokenRecord
 
 try:
@@ -114,63 +109,9 @@ def unseal(blob: bytes, *, secret: str, key: str, password: str | None = None) -
         return None
 
 
-_WHERE = "option cache_dir, env TELENOR_TOKEN_CACHE_DIR"
-
-
-def _ensure_private_dir(path: str) -> None:
-    """Create the cache directory 0700, or check that an existing one is ours.
-
-    A directory that exists already is never chmod-ed: it may be one the user
-    named for other things (TELENOR_TOKEN_CACHE_DIR=/tmp made /tmp 0700 in
-    1.0). It must belong to this user (root included: root's cache in a
-    directory another user controls could be swapped under it), and no one
-    else may write to it.
-    """
-    if not path:
-        raise TelenorCacheError("There is no home directory for the token cache (option cache_dir)")
-    try:
-        with contextlib.suppress(FileExistsError):
-            os.makedirs(path, 0o700)  # the mode applies to the leaf, the cache directory itself
-        info = os.stat(path)
-    except OSError as exc:
-        raise TelenorCacheError(f"Cannot create the token cache directory {path!r} ({_WHERE}): {exc.strerror}") from None
-    if not stat.S_ISDIR(info.st_mode):
-        raise TelenorCacheError(f"The token cache path {path!r} ({_WHERE}) is not a directory")
-    if info.st_uid != os.geteuid():
-        raise TelenorCacheError(
-            f"The token cache directory {path!r} ({_WHERE}) belongs to another user (uid {info.st_uid});"
-            " choose a directory of your own, such as the default ~/.cache/telenor_oauth"
-        )
-    if stat.S_IMODE(info.st_mode) & 0o022:
-        raise TelenorCacheError(
-            f"The token cache directory {path!r} ({_WHERE}) can be written by others"
-            f" (mode {stat.S_IMODE(info.st_mode):04o}); choose a private directory, such as the"
-            " default ~/.cache/telenor_oauth"
-        )
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise TelenorCacheError(f"The token cache directory {path!r} ({_WHERE}) is not writable")
-
-
 def fallback_cache_dir() -> str:
     """The per-user cache directory under the system temp directory."""
     return os.path.join(tempfile.gettempdir(), f"telenor_oauth-{os.geteuid()}")
-
-
-def _ensure_fallback_dir(path: str) -> None:
-    """Create the temp-dir fallback 0700, or accept it only if it is a real
-    directory (no symlink), ours and private: others can create names there."""
-    try:
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path, 0o700)
-        info = os.lstat(path)
-    except OSError as exc:
-        raise TelenorCacheError(f"Cannot create the fallback token cache directory {path!r}: {exc.strerror}") from None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & 0o077:
-        raise TelenorCacheError(
-            f"Refusing the fallback token cache directory {path!r}: it is not a directory of mode 0700"
-            " owned by this user (someone else may have created it); set cache_dir"
-            " (env TELENOR_TOKEN_CACHE_DIR) to a private directory"
-        )
 
 
 class TokenCache:
@@ -236,24 +177,14 @@ class TokenCache:
         self.lock_path = os.path.join(path, self.key + ".lock")
         self._may_fall_back = False
 
-    def _ensure_dir(self) -> None:
-        """Make the cache directory usable, falling back for the default location."""
-        try:
-            _ensure_private_dir(self.cache_dir)
-        except TelenorCacheError as exc:
-            if not self._may_fall_back:
-                raise
-            fallback = fallback_cache_dir()
-            _ensure_fallback_dir(fallback)
-            shown = self.cache_dir or "~/.cache/telenor_oauth"
-            self.warnings.append(
-                f"The default token cache directory {shown!r} cannot be used ({exc.message});"
-                f" using {fallback!r}, private to this user, instead. Set cache_dir"
-                " (env TELENOR_TOKEN_CACHE_DIR) to choose where tokens are cached"
-            )
-            self._use_dir(fallback)
-        else:
-            self._may_fall_back = False
+    # The writer side (directory checks, the lock, the probe, writes) lives in
+    # _cache_writer and is imported on a miss only: a worker whose token is
+    # cached compiles this module alone (the collection loader keeps no bytecode).
+    def locked(self, timeout: float = LOCK_TIMEOUT) -> t.ContextManager[None]:
+        """Hold this identity's exclusive lock."""
+        from ._cache_writer import locked  # pylint: disable=import-outside-toplevel
+
+        return locked(self, timeout)
 
     def check_writable(self) -> None:
         """Write and remove a record-sized probe; call under the lock.
@@ -261,75 +192,18 @@ class TokenCache:
         So that a cache that cannot keep a token (a full disk, a read-only
         mount) fails before a token is requested, not after.
         """
-        try:
-            fd, probe = tempfile.mkstemp(prefix=f".{self.key}.", suffix=".tmp", dir=self.cache_dir)
-        except OSError as exc:
-            raise TelenorCacheError(f"Cannot write to the token cache {self.cache_dir!r} ({_WHERE}): {exc.strerror}") from None
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(b"\0" * 4096)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except OSError as exc:
-            raise TelenorCacheError(f"Cannot write to the token cache {self.cache_dir!r} ({_WHERE}): {exc.strerror}") from None
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(probe)
+        from ._cache_writer import check_writable  # pylint: disable=import-outside-toplevel
 
-    @contextlib.contextmanager
-    def locked(self, timeout: float = LOCK_TIMEOUT) -> t.Iterator[None]:
-        """Hold this identity's exclusive lock."""
-        self._ensure_dir()
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        except OSError as exc:
-            raise TelenorCacheError(
-                f"Cannot open the token cache lock file in {self.cache_dir!r} (option cache_dir): {exc.strerror}"
-            ) from None
-        try:
-            self._acquire(fd, timeout)
-            yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
-
-    def _acquire(self, fd: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        delay = 0.005
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise TelenorCacheError(
-                        f"Timed out after {int(timeout)} s waiting for the token cache lock in"
-                        f" {self.cache_dir!r}; another process holds it"
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.1)
+        check_writable(self)
 
     def store(self, record: TokenRecord) -> None:
         """Replace the record atomically: temp file, fsync, rename. Call under the lock."""
-        self._remove_stale_temps()
-        blob = seal(record, secret=self._secret, key=self.key, password=self._password)
-        try:
-            _io.write_atomically(self.path, blob, mode=0o600)
-        except (OSError, _io.FileTargetError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            raise TelenorCacheError(f"Cannot write to the token cache {self.cache_dir!r}: {reason}") from None
+        from ._cache_writer import store  # pylint: disable=import-outside-toplevel
+
+        store(self, record)
 
     def delete(self) -> None:
         """Forget the record. Call under the lock; the lock file stays."""
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-        self._fsync_dir()
+        from ._cache_writer import delete  # pylint: disable=import-outside-toplevel
 
-    def _fsync_dir(self) -> None:
-        _io.fsync_directory(self.cache_dir)
-
-    def _remove_stale_temps(self) -> None:
-        # Only the lock holder writes temp files for this key, so under the
-        # lock any that exist were left by a writer that was killed.
-        for leftover in glob.glob(os.path.join(glob.escape(self.cache_dir), f".{self.key}.*.tmp")):
-            with contextlib.suppress(OSError):
-                os.unlink(leftover)
+        delete(self)

@@ -27,10 +27,11 @@ from ._errors import (
     TelenorConfigError,
     TelenorResponseError,
     TelenorTransportError,
-    api_error,
 )
+from ._api_errors import api_error
 from ._deadline import MAX_RESPONSE_BYTES, AttemptDeadline, read_bounded, watched_adapter
-from ._token import TokenRecord, record_from_response
+from ._token import TokenRecord
+from ._token_response import record_from_response
 
 TOKEN_PATH = "/oauth/v2/token"
 LOGOUT_PATH = "/oauth/v2/logout"

@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 
-from ._cache import TokenCache
 from ._errors import CLIENT_CREDENTIALS, GRANT_TYPES, TelenorConfigError
-from ._redis_cache import RedisTokenCache, redis_cache_options
+
+if t.TYPE_CHECKING:
+    from ._cache import TokenCache
 
 DEFAULT_API_URL = "https://api.telenor.no"
 DEFAULT_CACHE_DIR = "~/.cache/telenor_oauth"
@@ -165,8 +166,13 @@ class Settings:
             password=self.password,
         )
 
+    # The cache classes are imported here, not at the top: a worker whose token
+    # is cached compiles only the backend it reads (the collection loader keeps
+    # no bytecode, so every module imported costs each fresh worker its compile).
     def cache(self) -> TokenCache:
         if self.cache_url:
+            from ._redis_cache import RedisTokenCache  # pylint: disable=import-outside-toplevel
+
             return RedisTokenCache(  # type: ignore[return-value]  # the same interface
                 self.cache_url,
                 ca_path=self.cache_ca_path,
@@ -180,6 +186,8 @@ class Settings:
                 username=self.username,
                 password=self.password,
             )
+        from ._cache import TokenCache  # pylint: disable=import-outside-toplevel
+
         return TokenCache(
             self.cache_dir,
             api_url=self.api_url,
@@ -191,6 +199,15 @@ class Settings:
             password=self.password,
             may_fall_back=self.cache_dir_is_default,
         )
+
+
+def _cache_url_options(adapter: OptionAdapter) -> tuple[str | None, str | None]:
+    """cache_url and cache_ca_path, checked; the Redis backend is loaded only when one of them is set."""
+    if not adapter.get("cache_url") and not adapter.get("cache_ca_path"):
+        return None, None
+    from ._redis_cache import redis_cache_options  # pylint: disable=import-outside-toplevel
+
+    return redis_cache_options(adapter.get)
 
 
 def is_loopback(host: str) -> bool:
@@ -422,7 +439,7 @@ def settings_from_options(adapter: OptionAdapter) -> Settings:
     ca_path = adapter.get("ca_path") or None
     if ca_path is not None and not os.path.exists(os.path.expanduser(ca_path)):
         raise TelenorConfigError(f"ca_path {ca_path!r} does not exist")
-    cache_url, cache_ca_path = redis_cache_options(adapter.get)
+    cache_url, cache_ca_path = _cache_url_options(adapter)
     return Settings(
         api_url=normalize_api_url(adapter.get("api_url") or DEFAULT_API_URL),
         client_id=client_id,

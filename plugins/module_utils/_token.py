@@ -4,33 +4,15 @@
 
 # This file is private to the telenor.oauth collection; it is not a public API.
 
-"""The token record: what a token response means, and what users get back."""
+"""The token record: what the cache keeps, and what users get back.
+
+Reading a token response into a record is ``_token_response``'s job (cold path)."""
 
 from __future__ import annotations
 
 import json
-import math
-import re
 import time
 import typing as t
-
-from ._errors import TelenorResponseError
-
-# RFC 6749 section 7.1: a client must not use a token whose type it does not
-# understand. The Telenor API issues Bearer tokens (RFC 6750).
-SUPPORTED_TOKEN_TYPES = {"bearer": "Bearer"}
-
-# RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~"
-# / "+" / "/" ) *"=". Anything else (CR, LF, control characters, non-ASCII)
-# could split or forge the Authorization header it is sent in.
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-# RFC 6749 appendix A.17: a refresh token is printable ASCII (VSCHAR).
-_VSCHARS = re.compile(r"[\x20-\x7e]+")
-# The accepted token lifetimes (expires_in), in seconds: at least 1, and a
-# longer one is capped, so that no answer keeps a token cached for ever.
-MIN_LIFETIME = 1
-MAX_LIFETIME = 366 * 24 * 3600
-_DIGITS = re.compile(r"[0-9]{1,20}")
 
 # Records written by a clock more than this far ahead of ours are not trusted.
 CLOCK_SKEW_TOLERANCE = 30
@@ -121,94 +103,3 @@ class TokenRecord:
             scope=fields.get("scope"),
             refresh_token=fields.get("refresh_token"),
         )
-
-
-def _lifetime(value: t.Any) -> int:
-    """Parse ``expires_in``: a whole number of seconds, at least MIN_LIFETIME.
-
-    Accepted: a JSON integer, an integral JSON number (3600.0), or, as in the
-    seed's example, a string of ASCII digits (spaces around it are ignored).
-    Refused: fractions (0.5 would
-    be a token that is expired as soon as it is cached), signs,
-    underscores, exponents in strings, NaN and infinity. Above MAX_LIFETIME
-    the lifetime is capped (1e300 included).
-    """
-    if isinstance(value, bool) or value is None:
-        raise TelenorResponseError(
-            "The Telenor token response has no usable 'expires_in' (the token lifetime in seconds)"
-        )
-    if isinstance(value, str):
-        value = value.strip(" \t")
-        if not _DIGITS.fullmatch(value):
-            raise TelenorResponseError(
-                "The Telenor token response has a non-numeric 'expires_in' (not a whole number of"
-                " seconds); expected the token lifetime in seconds, such as 3600"
-            )
-        value = int(value)
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            raise TelenorResponseError("The Telenor token response has a non-numeric 'expires_in'")
-        if not value.is_integer():
-            raise TelenorResponseError(
-                f"The Telenor token response has 'expires_in' {value!r}: not a whole number of seconds"
-            )
-    if not isinstance(value, (int, float)):
-        raise TelenorResponseError("The Telenor token response has a non-numeric 'expires_in'")
-    if value < MIN_LIFETIME:
-        raise TelenorResponseError(
-            f"The Telenor token response has 'expires_in' {int(value)}: the token is already expired"
-        )
-    return int(min(value, MAX_LIFETIME))
-
-
-def record_from_response(body: bytes | str, *, requested_at: float, requested_scope: str | None) -> TokenRecord:
-    """Parse a 200 token response into a record, or raise TelenorResponseError.
-
-    ``requested_at`` is the time the request was sent, so that the expiry we
-    compute errs on the early side.
-    """
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="replace")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        raise TelenorResponseError(
-            "The Telenor token endpoint answered 200 with a body that is not JSON"
-            " (an HTML page from a proxy or portal, or a truncated response?)"
-        ) from None
-    if not isinstance(data, dict):
-        raise TelenorResponseError("The Telenor token endpoint answered 200 with JSON that is not an object")
-    token = data.get("access_token")
-    if not isinstance(token, str) or not token.strip():
-        raise TelenorResponseError("The Telenor token endpoint answered 200 without an 'access_token'")
-    if len(token) > 16384 or not _B64TOKEN.fullmatch(token):
-        # Never quote it: it may be meant to inject a header line.
-        raise TelenorResponseError(
-            "The Telenor token endpoint answered 200 with an invalid 'access_token': it has characters"
-            " (such as CR, LF, control characters, spaces or non-ASCII) that RFC 6750 section 2.1"
-            " does not allow in a Bearer token"
-        )
-    raw_type = data.get("token_type") or "Bearer"
-    token_type = SUPPORTED_TOKEN_TYPES.get(str(raw_type).strip().lower())
-    if token_type is None:
-        raise TelenorResponseError(
-            f"The Telenor token endpoint issued a token of type {str(raw_type)[:40]!r}, which this"
-            " collection does not understand; only Bearer tokens are supported (RFC 6749 section 7.1)"
-        )
-    lifetime = _lifetime(data.get("expires_in"))
-    scope = data.get("scope") if isinstance(data.get("scope"), str) else requested_scope
-    refresh = data.get("refresh_token")
-    if isinstance(refresh, str) and refresh and not _VSCHARS.fullmatch(refresh):
-        raise TelenorResponseError(
-            "The Telenor token endpoint answered 200 with an invalid 'refresh_token': it has characters"
-            " that RFC 6749 does not allow (control characters or non-ASCII)"
-        )
-    return TokenRecord(
-        access_token=token,
-        token_type=token_type,
-        expires_at=requested_at + lifetime,
-        issued_at=requested_at,
-        lifetime=lifetime,
-        scope=scope or None,
-        refresh_token=refresh if isinstance(refresh, str) and refresh else None,
-    )

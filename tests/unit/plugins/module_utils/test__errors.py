@@ -14,6 +14,8 @@ from ansible_collections.telenor.oauth.plugins.module_utils._errors import (
     TOKEN_ENDPOINT,
     TelenorAPIError,
     TelenorOAuthError,
+)
+from ansible_collections.telenor.oauth.plugins.module_utils._api_errors import (
     api_error,
     telenor_error_code,
     telenor_error_codes,

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorResponseError
-from ansible_collections.telenor.oauth.plugins.module_utils._token import MAX_LIFETIME, TokenRecord, record_from_response
+from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord
+from ansible_collections.telenor.oauth.plugins.module_utils._token_response import MAX_LIFETIME, record_from_response
 
 TOKEN = "AT-Rk3Jd9Wq-unit"
 REFRESH = "RT-Vb7Ng1Ls-unit"

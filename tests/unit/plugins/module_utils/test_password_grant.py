@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from ansible_collections.telenor.oauth.plugins.module_utils import _errors
+from ansible_collections.telenor.oauth.plugins.module_utils import _api_errors
 from ansible_collections.telenor.oauth.plugins.module_utils._cache import TokenCache, cache_key
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import (
     CLIENT_CREDENTIALS,
@@ -23,8 +23,8 @@ from ansible_collections.telenor.oauth.plugins.module_utils._errors import (
     TOKEN_ENDPOINT,
     TelenorAPIError,
     TelenorConfigError,
-    api_error,
 )
+from ansible_collections.telenor.oauth.plugins.module_utils._api_errors import api_error
 from ansible_collections.telenor.oauth.plugins.module_utils._options import OptionAdapter, settings_from_options
 from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token, revoke_token
 from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord
@@ -336,8 +336,8 @@ def test_a_client_id_that_looks_like_a_login_is_explained_for_the_password_grant
     ],
 )
 def test_rfc6749_error_names_get_the_hint_that_is_true_for_the_grant(name, grant_type, words):
-    message = _errors.describe_api_error(
-        _errors.TOKEN_ENDPOINT, 401, None, body=json.dumps({"error": name}), grant_type=grant_type,
+    message = _api_errors.describe_api_error(
+        TOKEN_ENDPOINT, 401, None, body=json.dumps({"error": name}), grant_type=grant_type,
     )
     assert f"OAuth error {name}" in message
     assert words in message

@@ -1,0 +1,444 @@
+# Copyright (c) telenor.oauth contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This file is private to the telenor.oauth collection; it is not a public API.
+
+"""The seed's error-code table, the hints, and the words for an HTTP error answer.
+
+Only the HTTP client needs these, so they load on a cache miss and never in a
+worker whose token is cached.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing as t
+
+from ._errors import CLIENT_CREDENTIALS, LOGOUT_ENDPOINT, PASSWORD, TOKEN_ENDPOINT, TelenorAPIError
+
+_PORTAL_LOGIN_HINT = (
+    "client_id and client_secret are the Consumer Key and Consumer Secret of an app"
+    " under 'your apps' in the Telenor developer portal dashboard; Connectid and"
+    " Min Bedrift usernames and passwords are portal logins and never work here"
+)
+
+_SYSTEM_USER = (
+    "username and password are those of a company system user: the non-personal machine user that"
+    " the company's administrator creates in Min Bedrift, in its API section, not a person's Connectid"
+    " or Min Bedrift login (those are portal logins)"
+)
+
+# Hints whose truth depends on the grant, keyed by what went wrong rather than
+# by how the server said it, so that a seed error code and an RFC 6749 section
+# 5.2 error name for the same fault can share one wording:
+# grant_hint(reason, grant_type).
+GRANT_HINTS: dict[str, dict[str, str]] = {
+    "client_rejected": {
+        CLIENT_CREDENTIALS: "check client_id: " + _PORTAL_LOGIN_HINT,
+        PASSWORD: (
+            "check client_id: it is the Consumer Key of an app under 'your apps' in the Telenor developer"
+            " portal dashboard, also with grant_type=password; the system user goes in username and password"
+        ),
+    },
+    "credentials_rejected": {
+        CLIENT_CREDENTIALS: "check client_id and client_secret: " + _PORTAL_LOGIN_HINT,
+        PASSWORD: (
+            "check the system user's username and password, and client_id and client_secret (the Consumer"
+            " Key and Consumer Secret of the app in the Telenor developer portal); " + _SYSTEM_USER
+        ),
+    },
+    "grant_not_permitted": {
+        CLIENT_CREDENTIALS: (
+            "the app may not use the client_credentials grant; ask your company's API administrator to enable"
+            " it, or, for an API that takes a system user, set grant_type=password"
+        ),
+        PASSWORD: (
+            "the app may not use the password grant; ask your company's API administrator to enable it for"
+            " the app, or, for an API that takes client credentials, leave grant_type at client_credentials"
+        ),
+    },
+    "grant_type_rejected": {
+        CLIENT_CREDENTIALS: (
+            "the collection sends grant_type=client_credentials; a proxy may be rewriting the request body"
+        ),
+        PASSWORD: "the collection sends grant_type=password; a proxy may be rewriting the request body",
+    },
+    "refresh_rejected": {
+        CLIENT_CREDENTIALS: "the refresh token was rejected; a new token is requested with the client credentials",
+        PASSWORD: "the refresh token was rejected; a new token is requested with the system user's username and password",
+    },
+}
+
+
+def grant_hint(reason: str, grant_type: str = CLIENT_CREDENTIALS) -> str:
+    """The hint for ``reason`` (a key of GRANT_HINTS) that is true under ``grant_type``."""
+    hints = GRANT_HINTS[reason]
+    return hints.get(grant_type, hints[CLIENT_CREDENTIALS])
+
+
+# The seed's error tables (shared/seeds, "Error responses"), keyed by
+# (endpoint, HTTP status, Telenor error code): (meaning, hint or None).
+SEED_ERRORS: dict[tuple[str, int, int], tuple[str, str | None]] = {
+    (TOKEN_ENDPOINT, 400, 2): (
+        "Missing or invalid grant_type",
+        grant_hint("grant_type_rejected"),
+    ),
+    (TOKEN_ENDPOINT, 401, 1): (
+        "Invalid client id",
+        grant_hint("client_rejected"),
+    ),
+    (TOKEN_ENDPOINT, 401, 4): ("Invalid authorization code", None),
+    (TOKEN_ENDPOINT, 401, 5): (
+        "Not authorized to create access token",
+        "the app is not allowed to obtain tokens; ask your company's API administrator (Min Bedrift) to grant it",
+    ),
+    (TOKEN_ENDPOINT, 401, 6): (
+        "Missing or bad Authorization header",
+        "check that client_id and client_secret are set and not empty, and that no proxy strips the Authorization header",
+    ),
+    (TOKEN_ENDPOINT, 401, 7): (
+        "Invalid refresh_token",
+        grant_hint("refresh_rejected"),
+    ),
+    (TOKEN_ENDPOINT, 401, 9): (
+        "Invalid Client data",
+        "the app's registration is incomplete or invalid; check it in the developer portal or contact Telenor",
+    ),
+    (TOKEN_ENDPOINT, 401, 21): (
+        "Unsufficient permissions to use requested grant_type",
+        grant_hint("grant_not_permitted"),
+    ),
+    (TOKEN_ENDPOINT, 401, 22): (
+        "Basic Authentication failed, bad username or password.",
+        grant_hint("credentials_rejected"),
+    ),
+    (TOKEN_ENDPOINT, 403, 8): (
+        "Illegal or non authorized scope",
+        "check the scope option: the app is not granted one of the requested scopes",
+    ),
+    (TOKEN_ENDPOINT, 403, 12): ("Invalid RedirectURI", None),
+    (TOKEN_ENDPOINT, 403, 15): ("Illegal Response Type", None),
+    (TOKEN_ENDPOINT, 500, 2): (
+        "Internal Server Error",
+        "a fault on Telenor's side; try again later",
+    ),
+    (TOKEN_ENDPOINT, 500, 16): (
+        "Invalid App Attributes.Please contact Telenor Admin",
+        "the app's attributes are invalid on Telenor's side; contact Telenor",
+    ),
+    (LOGOUT_ENDPOINT, 401, 2): (
+        "Invalid access token",
+        "the token is already revoked or expired",
+    ),
+    (LOGOUT_ENDPOINT, 401, 6): (
+        "Missing or bad Authorization header",
+        "the token to revoke was empty or malformed",
+    ),
+    (LOGOUT_ENDPOINT, 500, 2): (
+        "Internal Server Error",
+        "a fault on Telenor's side; try again later",
+    ),
+}
+
+# The seed errors whose hint depends on the grant (the hints above are those of
+# client credentials, the default).
+SEED_GRANT_REASONS: dict[tuple[str, int, int], str] = {
+    (TOKEN_ENDPOINT, 400, 2): "grant_type_rejected",
+    (TOKEN_ENDPOINT, 401, 1): "client_rejected",
+    (TOKEN_ENDPOINT, 401, 7): "refresh_rejected",
+    (TOKEN_ENDPOINT, 401, 21): "grant_not_permitted",
+    (TOKEN_ENDPOINT, 401, 22): "credentials_rejected",
+}
+
+_ENDPOINT_ACTIONS = {
+    TOKEN_ENDPOINT: "token request",
+    LOGOUT_ENDPOINT: "token revocation (logout)",
+}
+
+# JSON keys under which APIs commonly put a numeric error code.
+_CODE_KEYS = ("code", "error_code", "errorCode", "ErrorCode", "errorcode", "error")
+# JSON keys whose text may say "Error code N - ...".
+_TEXT_KEYS = ("error_description", "errorDescription", "message", "Message", "errorMessage", "detail", "error")
+# One optional separator, with the whitespace after it inside the optional
+# group: two adjacent ``\s*`` around an optional character backtrack in
+# quadratic time over a long run of whitespace (80 s on a 60 KB body).
+_CODE_IN_TEXT = re.compile(r"error\s*code\s*(?:[:#=]\s*)?(\d+)", re.IGNORECASE)
+
+# RFC 6749 section 5.2 error names that mean one of the GRANT_HINTS reasons.
+# invalid_grant names the user's credentials only under the password grant
+# (under client credentials it can only be about a refresh token).
+_OAUTH_GRANT_REASONS: dict[str, str] = {
+    "invalid_client": "credentials_rejected",
+    "unauthorized_client": "grant_not_permitted",
+    "unsupported_grant_type": "grant_type_rejected",
+}
+
+
+def oauth_grant_reason(name: str, grant_type: str) -> str | None:
+    """The GRANT_HINTS reason of an RFC 6749 error name under ``grant_type``, if any."""
+    if name == "invalid_grant" and grant_type == PASSWORD:
+        return "credentials_rejected"
+    return _OAUTH_GRANT_REASONS.get(name)
+
+
+# RFC 6749 section 5.2 (token endpoint) and RFC 6750 section 3.1 (resource
+# side) error names: (meaning, hint or None). The hints repeat those of the
+# matching seed codes. Keyed by the OAuth error name alone, so that hints for
+# a particular grant can be added next to these later.
+OAUTH_ERRORS: dict[str, tuple[str, str | None]] = {
+    "invalid_request": (
+        "the request is missing a parameter or is malformed",
+        "a proxy may be rewriting the request body",
+    ),
+    "invalid_client": (
+        "client authentication failed",
+        "check client_id and client_secret: " + _PORTAL_LOGIN_HINT,
+    ),
+    "invalid_grant": (
+        "the grant or refresh token is invalid, expired or revoked",
+        None,
+    ),
+    "unauthorized_client": (
+        "the client is not authorized to use this grant type",
+        "the grant is not enabled for the app; ask your company's API administrator to enable it",
+    ),
+    "unsupported_grant_type": (
+        "the server does not support this grant type",
+        "the grant is not enabled on this server or for the app",
+    ),
+    "invalid_scope": (
+        "the requested scope is invalid, unknown or not granted",
+        "check the scope option: the app is not granted one of the requested scopes",
+    ),
+    "access_denied": (
+        "the request was denied",
+        "the app is not allowed to obtain tokens; ask your company's API administrator (Min Bedrift) to grant it",
+    ),
+    "server_error": ("the server failed", "a fault on the server's side; try again later"),
+    "temporarily_unavailable": ("the server is temporarily unavailable", "try again later"),
+    "invalid_token": ("the access token is invalid, expired or revoked", "the token is already revoked or expired"),
+    "insufficient_scope": ("the token lacks a required scope", "check the scope option"),
+}
+
+# At most this many characters of a server's words are shown.
+EXCERPT_LIMIT = 200
+_REDACTED = "***"
+# Credentials a body might echo, whatever their value: JSON members, and
+# Authorization header values.
+_SECRET_MEMBER = re.compile(
+    r'("(?:access_token|refresh_token|id_token|token|client_secret|password|assertion)"\s*:\s*)"[^"]*"', re.IGNORECASE
+)
+_AUTH_VALUE = re.compile(r"\b(Bearer|Basic)\s+[^\s\"',;]+", re.IGNORECASE)
+# RFC 6750 section 3: auth-param pairs of a WWW-Authenticate challenge.
+_CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*"([^"]*)"')
+
+
+def _codes_from_value(value: t.Any) -> list[int]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, str):
+        value = value.strip()
+        if value.isdigit():
+            return [int(value)]
+        return [int(code) for code in _CODE_IN_TEXT.findall(value)]
+    if isinstance(value, dict):
+        return _codes_from_json(value)
+    return []
+
+
+def _codes_from_json(data: dict) -> list[int]:
+    codes: list[int] = []
+    for key in _CODE_KEYS:
+        if key in data:
+            codes += _codes_from_value(data[key])
+    for key in _TEXT_KEYS:
+        value = data.get(key)
+        if isinstance(value, str):
+            codes += [int(code) for code in _CODE_IN_TEXT.findall(value)]
+    return codes
+
+
+def telenor_error_codes(body: str | bytes | None) -> list[int]:
+    """Every candidate Telenor error code in an error response body, most likely first.
+
+    The seed does not fix the body's format, so this accepts JSON with the code
+    under any usual key (or inside a description) and plain text such as
+    "Error code 22 - Basic Authentication failed".
+    """
+    if not body:
+        return []
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict):
+        return _codes_from_json(data)
+    if isinstance(data, int) and not isinstance(data, bool):
+        return [data]
+    return [int(code) for code in _CODE_IN_TEXT.findall(body)]
+
+
+def telenor_error_code(body: str | bytes | None, *, endpoint: str | None = None, status: int | None = None) -> int | None:
+    """The Telenor error code of an error response body, if any.
+
+    Given the endpoint and status, a code the seed lists for them wins over
+    other numbers (a body may carry the HTTP status as "code" and the Telenor
+    code in its description).
+    """
+    codes = telenor_error_codes(body)
+    for code in codes:
+        if (endpoint, status, code) in SEED_ERRORS:
+            return code
+    return codes[0] if codes else None
+
+
+def safe_excerpt(text: str | bytes | None, *, redact: t.Iterable[str] = (), limit: int = EXCERPT_LIMIT) -> str:
+    """Server words fit to show: known secrets and any credential masked,
+    only printable ASCII, whitespace collapsed, at most ``limit`` characters."""
+    if not text:
+        return ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    # Redact before cutting, so that no piece of a secret survives at the edge.
+    for value in sorted((value for value in redact if value), key=len, reverse=True):
+        text = text.replace(value, _REDACTED)
+    text = _SECRET_MEMBER.sub(lambda match: f'{match.group(1)}"{_REDACTED}"', text)
+    text = _AUTH_VALUE.sub(lambda match: f"{match.group(1)} {_REDACTED}", text)
+    printable = "".join(char if " " <= char <= "~" else " " for char in text)
+    words = " ".join(printable.split())
+    return words if len(words) <= limit else words[: limit - 3] + "..."
+
+
+def _text(value: t.Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def oauth_error(body: str | bytes | None, www_authenticate: str | None = None) -> tuple[str | None, str | None] | None:
+    """The (error name, description) of a standards-shaped error answer, or None.
+
+    Recognised: RFC 6749 section 5.2 ``{"error", "error_description"}``; an API
+    gateway's ``{"ErrorCode", "Error"}`` or ``{"fault": {"faultstring"}}``;
+    RFC 6750 section 3 ``WWW-Authenticate: Bearer error="..."``.
+    """
+    data = None
+    if body:
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", errors="replace")
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            data = None
+    if isinstance(data, dict):
+        name = _text(data.get("error"))
+        if name and not name.strip().isdigit():
+            return name.strip(), _text(data.get("error_description")) or _text(data.get("message"))
+        for key in ("ErrorCode", "errorCode", "error_code"):
+            name = _text(data.get(key))
+            if name and not name.strip().isdigit():
+                description = next(
+                    (_text(data.get(k)) for k in ("Error", "error", "ErrorDescription", "message", "Message") if _text(data.get(k))),
+                    None,
+                )
+                return name.strip(), description
+        fault = data.get("fault")
+        if isinstance(fault, dict) and _text(fault.get("faultstring")):
+            detail = fault.get("detail")
+            name = _text(detail.get("errorcode")) if isinstance(detail, dict) else None
+            return name, _text(fault.get("faultstring"))
+    if www_authenticate:
+        params = dict(_CHALLENGE_PARAM.findall(www_authenticate[:4096]))
+        if _text(params.get("error")):
+            return params["error"].strip(), _text(params.get("error_description"))
+    return None
+
+
+def _describe_oauth_error(
+    action: str, status: int, name: str | None, description: str | None, redact: t.Iterable[str], grant_type: str,
+) -> str:
+    shown_name = safe_excerpt(name, redact=redact, limit=80) if name else None
+    shown_description = safe_excerpt(description, redact=redact) if description else None
+    meaning, hint = OAUTH_ERRORS.get((name or "").lower(), (None, None))
+    reason = oauth_grant_reason((name or "").lower(), grant_type)
+    if reason is not None:
+        hint = grant_hint(reason, grant_type)
+    if shown_name:
+        text = f"Telenor {action} failed: HTTP {status}, OAuth error {shown_name}"
+    else:
+        text = f"Telenor {action} failed: HTTP {status}, gateway fault"
+    details = [part for part in (meaning, shown_description and f"the server says {shown_description!r}") if part]
+    if details:
+        text += ": " + "; ".join(details)
+    if hint:
+        text += f". Hint: {hint}"
+    return text
+
+
+def describe_api_error(
+    endpoint: str,
+    status: int,
+    code: int | None,
+    *,
+    body: str | bytes | None = None,
+    www_authenticate: str | None = None,
+    redact: t.Iterable[str] = (),
+    grant_type: str = CLIENT_CREDENTIALS,
+) -> str:
+    """Return the words for an HTTP error answer of the given endpoint, under ``grant_type``."""
+    action = _ENDPOINT_ACTIONS.get(endpoint, endpoint)
+    if code is None:
+        redact = tuple(redact)
+        found = oauth_error(body, www_authenticate)
+        if found is not None:
+            return _describe_oauth_error(action, status, found[0], found[1], redact, grant_type)
+        text = f"Telenor {action} failed: HTTP {status} with no Telenor error code in the response"
+        if status == 429:
+            text += " (rate limited: too many requests)"
+        elif status >= 500:
+            text += " (server error on Telenor's side; try again later)"
+        excerpt = safe_excerpt(body, redact=redact)
+        if excerpt:
+            text += f"; it began: {excerpt!r}"
+        return text
+    meaning, hint = SEED_ERRORS.get((endpoint, status, code), (None, None))
+    reason = SEED_GRANT_REASONS.get((endpoint, status, code))
+    if reason is not None:
+        hint = grant_hint(reason, grant_type)
+    if meaning is None:
+        return f"Telenor {action} failed: HTTP {status}, Telenor error code {code} (not a code the API reference lists for this status)"
+    text = f"Telenor {action} failed: HTTP {status}, Telenor error code {code}: {meaning.rstrip('.')}"
+    if hint:
+        text += f". Hint: {hint}"
+    return text
+
+
+def api_error(
+    endpoint: str,
+    status: int,
+    body: str | bytes | None,
+    *,
+    attempts: int | None = None,
+    www_authenticate: str | None = None,
+    redact: t.Iterable[str] = (),
+    grant_type: str = CLIENT_CREDENTIALS,
+) -> TelenorAPIError:
+    """Build the exception for an HTTP error answer.
+
+    The body is quoted only when nothing in it is recognised, and then only as
+    a short excerpt with ``redact`` values and any credential masked.
+    """
+    code = telenor_error_code(body, endpoint=endpoint, status=status)
+    message = describe_api_error(endpoint, status, code, body=body, www_authenticate=www_authenticate, redact=redact,
+                                 grant_type=grant_type)
+    if attempts and attempts > 1:
+        message += f" (after {attempts} attempts)"
+    error = TelenorAPIError(message, status=status, code=code, attempts=attempts)
+    if code is None:
+        found = oauth_error(body, www_authenticate)
+        error.oauth_error = found[0] if found else None
+    return error
