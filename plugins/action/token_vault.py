@@ -176,12 +176,11 @@ def ensure_vault_file(
     payload = vault_payload(content)
     existing = read_existing(target, secrets or ())
     # Vault text is salted: the file is current when its secret, its header and its data are.
-    current = (
-        existing is not None
-        and existing.secret is secret
-        and existing.label == header_label(used_id)
-        and same_data(existing.plaintext, payload)
-    )
+    current = existing is not None and all((
+        existing.secret is secret,
+        existing.label == header_label(used_id),
+        same_data(existing.plaintext, payload),
+    ))
     mode_differs = existing is not None and existing.mode != file_mode
     if not check_mode:
         try:

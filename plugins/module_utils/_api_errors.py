@@ -278,7 +278,10 @@ def telenor_error_codes(body: str | bytes | None) -> list[int]:
     except (ValueError, RecursionError):
         data = None
     if isinstance(data, dict):
-        return _codes_from_json(data)
+        try:
+            return _codes_from_json(data)
+        except RecursionError:  # nested deeper than the search can follow: no usable code
+            return []
     if isinstance(data, int) and not isinstance(data, bool):
         return [data]
     return [int(code) for code in _CODE_IN_TEXT.findall(body)]

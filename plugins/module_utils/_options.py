@@ -224,20 +224,20 @@ def is_loopback(host: str) -> bool:
 def _redacted(url: str) -> str:
     """The URL as it may appear in a message: any user:password@ part masked."""
     scheme, sep, rest = url.partition("://")
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return f"{scheme}{sep}{authority}{slash}{path}" if sep else ("***" if "@" in url else url)
+    # Up to the last '@': a password may hold '/', '?' or '#'.
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return f"{scheme}{sep}{rest}" if sep else ("***" if "@" in url else url)
 
 
 def url_credentials(url: t.Any) -> list[str]:
     """The user:password part of a URL, and the password alone: values to keep out of output."""
     if not isinstance(url, str):
         return []
-    authority = url.partition("://")[2].partition("/")[0]
-    if "@" not in authority:
+    rest = url.partition("://")[2]
+    if "@" not in rest:
         return []
-    userinfo = authority.rpartition("@")[0]
+    userinfo = rest.rpartition("@")[0]
     password = userinfo.partition(":")[2]
     return [value for value in (userinfo, password) if value]
 

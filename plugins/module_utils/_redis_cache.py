@@ -69,20 +69,22 @@ def lock_ttl(*, timeout: float, retries: int) -> float:
 def _userinfo(url: str) -> tuple[str, str, str] | None:
     """(before, userinfo, after) of a URL with a user:password@ part, else None."""
     scheme, sep, rest = url.partition("://")
-    netloc_end = len(rest) if scheme == "unix" else next((i for i, c in enumerate(rest) if c in "/?#"), len(rest))
-    netloc = rest[:netloc_end]
-    if not sep or "@" not in netloc:
+    # Up to the last '@': a password may hold '/', '?' or '#' (base64 does), and a
+    # path or query that holds an '@' is masked too rather than a password shown.
+    if not sep or "@" not in rest:
         return None
-    userinfo, _at, host = netloc.rpartition("@")
-    return f"{scheme}{sep}", userinfo, f"@{host}{rest[netloc_end:]}"
+    userinfo, _at, after = rest.rpartition("@")
+    return f"{scheme}{sep}", userinfo, f"@{after}"
 
 
 def redacted_url(url: str) -> str:
     """The URL as it may be shown: its password, if any, replaced by ***, and any query but ?db=N."""
-    url, question, query = url.partition("?")
+    shown = _redacted_authority(url)
+    head, at, tail = shown.rpartition("@")
+    tail, question, query = tail.partition("?")
     if question and not all(item.startswith("db=") for item in query.split("&")):
         query = "***"
-    return _redacted_authority(url) + question + query
+    return f"{head}{at}{tail}{question}{query}"
 
 
 def _redacted_authority(url: str) -> str:

@@ -44,6 +44,7 @@ def cached_token(settings: Settings) -> TokenRecord | None:
 
 
 _REFRESH_REFUSED = {(401, 7), (401, 21), (400, 2)}
+_REFRESH_REFUSED_OAUTH = {"invalid_grant", "unauthorized_client", "unsupported_grant_type"}
 
 
 def _renew(settings: Settings, previous: TokenRecord | None, *, force: bool) -> TokenRecord:
@@ -57,7 +58,11 @@ def _renew(settings: Settings, previous: TokenRecord | None, *, force: bool) -> 
             # 400 code 2 grant unknown. Fall back to the settings' own grant
             # (client credentials, or the system user's password); other errors
             # (bad client credentials, server faults) would fail that too.
-            if (exc.status, exc.code) not in _REFRESH_REFUSED:
+            # A standards server says the same in RFC 6749 section 5.2's words.
+            refused = (exc.status, exc.code) in _REFRESH_REFUSED or (
+                exc.code is None and exc.oauth_error in _REFRESH_REFUSED_OAUTH
+            )
+            if not refused:
                 raise
     return client.request_token(settings.scope)
 

@@ -191,7 +191,7 @@ def _shell_lines(text: str, path: str) -> list[str]:
             index = len(text) if end == -1 else end
             continue
         elif char == "\n":
-            lines.append(text[start : index + 1])
+            lines.append(text[start:index + 1])
             start = index + 1
         word_start = char in " \t\n;&|()"
         index += 1

@@ -15,6 +15,7 @@ from ansible_collections.telenor.oauth.plugins.module_utils._errors import (
     TelenorAPIError,
     TelenorOAuthError,
 )
+from ansible_collections.telenor.oauth.plugins.module_utils import _api_errors
 from ansible_collections.telenor.oauth.plugins.module_utils._api_errors import (
     api_error,
     telenor_error_code,
@@ -194,3 +195,8 @@ def test_the_seed_code_wins_over_the_http_status_repeated_in_the_body(body):
 
     assert error.code == 22
     assert "Connectid" in str(error)
+
+
+def test_an_error_body_nested_too_deep_to_search_has_no_code_and_no_crash():
+    body = '{"code":' * 600 + "1" + "}" * 600
+    assert _api_errors.telenor_error_codes(body) == []

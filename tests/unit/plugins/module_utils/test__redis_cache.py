@@ -348,3 +348,12 @@ def test_a_redis_that_cannot_store_fails_before_any_token_request(make_settings,
     assert api.token_requests == []
     assert cache.load() is None
     assert list(peek.scan_iter("telenor_oauth:*")) == []
+
+
+@pytest.mark.parametrize("password", ["pa/ss", "pa?ss", "pa#ss", "a/b+c=="])
+def test_a_password_with_url_delimiters_is_never_shown(password):
+    url = f"redis://:{password}@redis.example.com:6379/0"
+    with pytest.raises(TelenorConfigError) as caught:
+        normalize_cache_url(url + "?password=x")  # refused: a query other than db=N
+    assert password not in str(caught.value)
+    assert password not in redacted_url(url)

@@ -225,6 +225,9 @@ def test_an_expiring_token_with_a_refresh_token_is_renewed_with_it(api, settings
         (401, {"code": 7, "message": "Invalid refresh_token"}),
         (401, "Error code 21 - Unsufficient permissions to use requested grant_type"),
         (400, {"error_code": 2, "error_description": "Missing or invalid grant_type"}),
+        # A standards server (RFC 6749 section 5.2) says it without a Telenor code.
+        (400, {"error": "invalid_grant", "error_description": "refresh token expired"}),
+        (400, {"error": "unsupported_grant_type"}),
     ],
 )
 def test_a_rejected_refresh_token_falls_back_to_client_credentials(api, settings, status, body):
