@@ -245,8 +245,8 @@ def test_bad_variables_fail_at_role_start_naming_the_variable(fleet, emulator, p
     # The role's own overrides win over them.
     pytest.param({"telenor_ca_path": "/nonexistent/a.pem", "service_token_ca_path": "/nonexistent/role-ca.pem"},
                  ["/nonexistent/role-ca.pem", "does not exist"], id="service_token_ca_path"),
-    pytest.param({"service_token_timeout": 0}, ["timeout must be at least"], id="service_token_timeout"),
-    pytest.param({"service_token_retries": -1}, ["retries must be at least 0"], id="service_token_retries"),
+    pytest.param({"service_token_timeout": 0}, ["timeout must be a number from 0.001 to 600"], id="service_token_timeout"),
+    pytest.param({"service_token_retries": -1}, ["retries must be a whole number from 0 to 10"], id="service_token_retries"),
 ])
 def test_the_role_takes_every_connection_option_of_the_lookup(ansible, emulator, variables, words):
     run = ansible.run(HERE / "options.yml", inventory=ansible.inventory(2), extra_vars=variables)
