@@ -27,8 +27,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$work/collections/ansible_collections/telenor"
-ln -s "$root" "$work/collections/ansible_collections/telenor/oauth"
+# The demo uses the collection as users get it: built into a tarball and
+# installed with ansible-galaxy, not this checkout.
+ansible-galaxy collection build --force --output-path "$work" "$root" >/dev/null
+ansible-galaxy collection install --force -p "$work/collections" "$work"/telenor-oauth-*.tar.gz >/dev/null
+echo "demo: installed $(basename "$work"/telenor-oauth-*.tar.gz) into $work/collections"
 export ANSIBLE_COLLECTIONS_PATH="$work/collections"
 export ANSIBLE_PYTHON_INTERPRETER="$venv/bin/python"
 export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_RETRY_FILES_ENABLED=false
