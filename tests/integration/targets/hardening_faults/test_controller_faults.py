@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -87,12 +89,22 @@ def test_a_full_cache_disk_costs_no_token_request(ansible, emulator, tmp_path):
     assert emulator.stats()["token_requests"] == 0
 
 
-def test_a_home_that_cannot_hold_the_cache_falls_back_with_one_warning(ansible, emulator, tmp_path):
+@pytest.fixture
+def system_temp():
+    """A sticky, world-writable TMPDIR with a short path, as /tmp is. Under pytest's
+    tmp_path it would be too long: ansible-core 2.21 binds a Unix socket in TMPDIR,
+    and a path longer than AF_UNIX allows (108 bytes) keeps ansible-playbook from
+    starting at all."""
+    path = Path(tempfile.mkdtemp(prefix="tt-", dir="/tmp"))
+    path.chmod(0o1777)
+    yield path
+    shutil.rmtree(path)
+
+
+def test_a_home_that_cannot_hold_the_cache_falls_back_with_one_warning(ansible, emulator, tmp_path,
+                                                                      system_temp):
     home = tmp_path / "home-is-a-file"
     home.write_text("")
-    system_temp = tmp_path / "system-tmp"
-    system_temp.mkdir(mode=0o1777)
-    system_temp.chmod(0o1777)
     env = {"HOME": str(home), "TMPDIR": str(system_temp)}
     ansible.env.pop("TELENOR_TOKEN_CACHE_DIR")
 
