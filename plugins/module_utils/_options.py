@@ -13,6 +13,7 @@ below is written once.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -91,64 +92,29 @@ class OptionAdapter:
         return self._getter(name)
 
 
+@dataclasses.dataclass(frozen=True)
 class Settings:
-    """Validated connection settings. The secret is left out of repr()."""
+    """Validated connection settings. The secrets are left out of repr()."""
 
-    __slots__ = ("api_url", "client_id", "client_secret", "scope", "validate_certs", "ca_path",
-                 "timeout", "retries", "min_ttl", "cache_dir", "cache_dir_is_default", "grant_type", "username",
-                 "password", "cache_url", "cache_ca_path")
-
-    def __init__(
-        self,
-        *,
-        api_url: str,
-        client_id: str,
-        client_secret: str,
-        scope: str | None,
-        validate_certs: bool,
-        ca_path: str | None,
-        timeout: float,
-        retries: int,
-        min_ttl: int,
-        cache_dir: str,
-        cache_dir_is_default: bool = False,
-        grant_type: str = CLIENT_CREDENTIALS,
-        username: str | None = None,
-        password: str | None = None,
-        cache_url: str | None = None,
-        cache_ca_path: str | None = None,
-    ) -> None:
-        self.api_url = api_url
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.scope = scope
-        self.validate_certs = validate_certs
-        self.ca_path = ca_path
-        self.timeout = timeout
-        self.retries = retries
-        self.min_ttl = min_ttl
-        self.cache_dir = cache_dir
-        # Only the default location may fall back to a private temp directory;
-        # a cache_dir the user chose that cannot be used stays an error.
-        self.cache_dir_is_default = cache_dir_is_default
-        self.grant_type = grant_type
-        self.username = username
-        self.password = password
-        self.cache_url = cache_url
-        self.cache_ca_path = cache_ca_path
-
-    def __repr__(self) -> str:
-        return (
-            f"Settings(api_url={self.api_url!r}, client_id={self.client_id!r}, scope={self.scope!r},"
-            f" grant_type={self.grant_type!r}, username={self.username!r})"
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Settings):
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]
+    api_url: str
+    client_id: str
+    client_secret: str = dataclasses.field(repr=False)
+    scope: str | None
+    validate_certs: bool = dataclasses.field(repr=False)
+    ca_path: str | None = dataclasses.field(repr=False)
+    timeout: float = dataclasses.field(repr=False)
+    retries: int = dataclasses.field(repr=False)
+    min_ttl: int = dataclasses.field(repr=False)
+    cache_dir: str = dataclasses.field(repr=False)
+    # Only the default location may fall back to a private temp directory;
+    # a cache_dir the user chose that cannot be used stays an error.
+    cache_dir_is_default: bool = dataclasses.field(default=False, repr=False)
+    grant_type: str = CLIENT_CREDENTIALS
+    username: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    # May carry the Redis password in its userinfo.
+    cache_url: str | None = dataclasses.field(default=None, repr=False)
+    cache_ca_path: str | None = dataclasses.field(default=None, repr=False)
 
     def client(self):
         from ._client import TelenorClient  # pylint: disable=import-outside-toplevel

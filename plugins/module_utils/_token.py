@@ -10,6 +10,7 @@ Reading a token response into a record is ``_token_response``'s job (cold path).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import typing as t
@@ -18,43 +19,20 @@ import typing as t
 CLOCK_SKEW_TOLERANCE = 30
 
 
+@dataclasses.dataclass(frozen=True)
 class TokenRecord:
     """One issued token. ``refresh_token`` is cached but never returned by default.
 
-    A plain class rather than a dataclass: the lookup imports this in every
-    forked worker, where building a dataclass costs more than the lookup, and
-    its repr must never show a token.
+    Its repr never shows a token.
     """
 
-    __slots__ = ("access_token", "token_type", "expires_at", "issued_at", "lifetime", "scope", "refresh_token")
-
-    def __init__(
-        self,
-        access_token: str,
-        token_type: str,
-        expires_at: float,
-        issued_at: float,
-        lifetime: int,
-        scope: str | None = None,
-        refresh_token: str | None = None,
-    ) -> None:
-        self.access_token = access_token
-        self.token_type = token_type
-        self.expires_at = expires_at
-        self.issued_at = issued_at
-        self.lifetime = lifetime
-        self.scope = scope
-        self.refresh_token = refresh_token
-
-    def __repr__(self) -> str:
-        return f"TokenRecord(token_type={self.token_type!r}, expires_at={self.expires_at!r}, scope={self.scope!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, TokenRecord):
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]
+    access_token: str = dataclasses.field(repr=False)
+    token_type: str
+    expires_at: float
+    issued_at: float = dataclasses.field(repr=False)
+    lifetime: int = dataclasses.field(repr=False)
+    scope: str | None = None
+    refresh_token: str | None = dataclasses.field(default=None, repr=False)
 
     def seconds_left(self, now: float | None = None) -> int:
         """Seconds until expiry, never more than the token's lifetime."""
@@ -88,8 +66,7 @@ class TokenRecord:
         }
 
     def to_json(self) -> bytes:
-        fields = {name: getattr(self, name) for name in self.__slots__}
-        return json.dumps(fields, separators=(",", ":")).encode("utf-8")
+        return json.dumps(dataclasses.asdict(self), separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def from_json(cls, data: bytes) -> TokenRecord:
