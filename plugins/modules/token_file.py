@@ -208,7 +208,9 @@ created:
   sample: false
 """
 
+import grp
 import os
+import pwd
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -294,7 +296,7 @@ def ensure_file(module: AnsibleModule) -> dict:
     if fmt == "yaml" and not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR, path=path, format=fmt)
     target = target_path(path)
-    existing = read_regular_file(target)
+    existing = read_regular_file(target, single_link=True)
     current, st = existing if existing is not None else (b"", None)
     data = new_content(
         current,
@@ -316,25 +318,60 @@ def ensure_file(module: AnsibleModule) -> dict:
             held = module.selinux_context(target)
             file_args["secontext"] = [held[i] if wanted is None else wanted for i, wanted in enumerate(file_args["secontext"])]
     changed = st is None or data != current or metadata_differs(module, file_args)
+    uid, gid = user_id(file_args["owner"]), group_id(file_args["group"])
     if changed and not module.check_mode:
         # Also when only the metadata differs: a new file replaces the old one rather than a
-        # chmod or chown by path, which a link planted in the meantime could redirect. The
-        # temporary file gets its metadata before its first byte; lchown and lsetfilecon never
-        # follow a link, and the mode is already set through the open descriptor.
-        write_atomically(
-            target,
-            data,
-            mode=file_args["mode"],
-            prepare=lambda temporary: module.set_fs_attributes_if_different({**file_args, "path": temporary}, True, expand=False),
-        )
-    warn_about_the_directory(module, target, owner_uid=_owner_uid(target, st, module.check_mode))
+        # chmod or chown by path, which a link planted in the meantime could redirect.
+        write_atomically(target, data, mode=file_args["mode"], owner=uid, group=gid, prepare=label_and_attributes(module, file_args))
+    owner_uid = uid if uid is not None else (st.st_uid if st is not None else os.geteuid())
+    warn_about_the_directory(module, target, owner_uid=owner_uid)
     return {"changed": changed, "path": path, "format": fmt, "mode": format_mode(file_args["mode"]), "created": st is None}
 
 
-def _owner_uid(target: str, before: os.stat_result | None, check_mode: bool) -> int:
-    if not check_mode:
-        return os.lstat(target).st_uid
-    return before.st_uid if before is not None else os.geteuid()
+def user_id(owner: str | None) -> int | None:
+    """O(owner) as a uid, or None to keep the writer's."""
+    if owner is None:
+        return None
+    try:
+        return int(owner)
+    except ValueError:
+        pass
+    try:
+        return pwd.getpwnam(owner).pw_uid
+    except KeyError:
+        raise TokenFileError(f"owner: failed to look up user {owner!r} on this host", option="owner") from None
+
+
+def group_id(group: str | None) -> int | None:
+    """O(group) as a gid, or None to keep the writer's."""
+    if group is None:
+        return None
+    try:
+        return int(group)
+    except ValueError:
+        pass
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise TokenFileError(f"group: failed to look up group {group!r} on this host", option="group") from None
+
+
+def label_and_attributes(module: AnsibleModule, file_args: dict) -> t.Callable[[str], None] | None:
+    """What sets the SELinux context and chattr attributes of the temporary file, if any is to be set.
+
+    Owner, group and mode are set on the descriptor by write_atomically. These two have no
+    descriptor call that AnsibleModule (lsetfilecon) or chattr offer, so they go by a path that
+    write_atomically makes sure no one else can redirect, and with AnsibleModule's own setters,
+    so that they behave as in ansible.builtin.copy.
+    """
+    if not module.selinux_enabled() and file_args["attributes"] is None:
+        return None
+
+    def prepare(temporary: str) -> None:
+        module.set_context_if_different(temporary, file_args["secontext"], True)
+        module.set_attributes_if_different(temporary, file_args["attributes"], True, expand=False)
+
+    return prepare
 
 
 def warn_about_the_directory(module: AnsibleModule, target: str, *, owner_uid: int) -> None:
