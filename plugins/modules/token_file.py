@@ -17,7 +17,8 @@ description:
     attributes before the first byte of the secret is written, so that no other user can ever read
     a partly written or too-open file. The file options behave as in M(ansible.builtin.copy).
   - The module runs as root through C(become), often in a directory that the service's own user
-    owns. It never writes, chowns or chmods through a symbolic link, see O(path).
+    owns. It never writes, chowns or chmods through a symbolic link, nor reads or replaces a file
+    that has other hard links, see O(path).
   - "The module never returns the token, the content, or a diff, and never quotes a line of the
     existing file in an error message (the line may hold the previous token). Still use
     C(no_log: true) on the task, so that the token does not show in the task's arguments."
@@ -32,6 +33,10 @@ options:
         of the file itself, or remove the link.
       - If a link appears at O(path) while the module runs, the new file replaces the link (as
         with M(ansible.builtin.copy)); what the link pointed to is never opened.
+      - If the file at O(path) has other hard links, the task fails and nothing is written. The
+        module reads the existing file to keep its other content, so a hard link to, say,
+        V(/etc/shadow), planted by whoever can write the directory, would copy that file's content
+        into one they can read. Remove the other links, or the file.
       - If the directory can be written by anyone but root and the file's owner (it belongs to
         another user, or it is group- or world-writable without the sticky bit), the module
         warns, as they can replace or remove the file at any time. The write itself stays safe.
@@ -104,9 +109,12 @@ extends_documentation_fragment:
   - ansible.builtin.files
 notes:
   - The file is replaced, not edited in place (this is what makes the write atomic), also when
-    only its owner, group, mode, SELinux context or attributes change. Other hard links to the
-    old file keep the old content. The old file's SELinux context is kept where no option sets
-    one; its ACLs and extended attributes are not carried over.
+    only its owner, group, mode, SELinux context or attributes change. The old file's SELinux
+    context is kept where no option sets one; its ACLs and extended attributes are not carried
+    over.
+  - The new file's owner, group and mode are set through its open descriptor, never by path. Its
+    SELinux context and attributes are set by path, in a directory that only the module's user
+    can change, created next to the file for the write and removed after it.
   - O(unsafe_writes) is ignored; the write is always atomic.
   - A JSON or YAML file nested too deeply to be read safely is an error naming the file.
   - There is no O(ignore:backup) option on purpose, because a backup would be another copy of a secret.
