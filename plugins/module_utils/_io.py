@@ -133,8 +133,15 @@ def read_regular_file(
     write the directory can link any file of the same file system there (/etc/shadow, say), and
     a writer that keeps the rest of the file would copy its content into a file they can read.
     """
+    directory, name = os.path.split(path)
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+        # Through the directory's descriptor, as the write goes: a link among the directories
+        # that someone else could have planted is refused, not followed.
+        dir_fd = _open_directory(directory)
+        try:
+            fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0), dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -156,7 +163,11 @@ def read_regular_file(
 
 def others_who_can_replace(directory: str, *, owner_uid: int) -> str | None:
     """Who, besides root and the file's owner, can replace files in ``directory``; None if nobody."""
-    info = os.stat(directory)
+    dir_fd = _open_directory(directory)  # the directory that was written to, not a link's target
+    try:
+        info = os.fstat(dir_fd)
+    finally:
+        os.close(dir_fd)
     if info.st_uid not in (0, owner_uid):
         return f"its owner (uid {info.st_uid})"
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:

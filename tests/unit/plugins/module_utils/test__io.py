@@ -368,3 +368,16 @@ def test_a_link_in_a_directory_others_can_write_is_refused(tmp_path, decoy):
     with pytest.raises(FileTargetError, match="symbolic link"):
         write_atomically(str(shared / "conf" / "passwd"), SECRET)
     assert decoy.read_bytes() == b"root:x:0:0:root:/root:/bin/sh\n"
+
+
+@needs_root
+def test_a_link_in_a_directory_someone_else_owns_is_not_followed_to_read(tmp_path, decoy):
+    """What token_file reads to keep is read through the same directory walk as the write."""
+    tmp_path.chmod(0o755)
+    app = tmp_path / "app"
+    app.mkdir()
+    os.chown(app, NOBODY, NOBODY)
+    (app / "etc").symlink_to(decoy.parent)
+
+    with pytest.raises(FileTargetError, match=r"app/etc in the directory of the path is a symbolic link"):
+        read_regular_file(str(app / "etc" / "passwd"))
