@@ -195,8 +195,9 @@ def write_atomically(
     dir_fd = _open_directory(directory)
     try:
         if prepare is None:
-            _write_temporary_then_rename(data, work_fd=dir_fd, dir_fd=dir_fd, name=name, path=path,
-                                                   mode=mode, owner=owner, group=group, prepare=None)
+            _write_temporary_then_rename(
+                data, work_fd=dir_fd, dir_fd=dir_fd, name=name, path=path, mode=mode, owner=owner, group=group, prepare=None
+            )
         else:
             private = f".{name}.{secrets.token_hex(8)}.d"
             private_fd = _make_private_directory(private, dir_fd=dir_fd, path=path)
