@@ -15,10 +15,9 @@ message, a warning or ``display`` output.
 from __future__ import annotations
 
 import json
-import os
 import typing as t
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -61,6 +60,7 @@ class ExistingVaultFile:
     secret: VaultSecret
     label: str
     mode: int
+    vaulttext: bytes = field(repr=False)
 
 
 def plain_data(content: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -145,7 +145,9 @@ def read_existing(path: str, secrets: VaultSecrets) -> ExistingVaultFile | None:
             f"path {path} is an Ansible Vault file that none of this run's vault secrets decrypts;"
             " it is left untouched: run with its vault secret, or move it away"
         ) from None
-    return ExistingVaultFile(plaintext=bytes(plaintext), secret=secret, label=label, mode=info.st_mode & 0o7777)
+    return ExistingVaultFile(
+        plaintext=bytes(plaintext), secret=secret, label=label, mode=info.st_mode & 0o7777, vaulttext=vaulttext
+    )
 
 
 def encrypt(rendered: bytes, *, vault_id: str, secret: VaultSecret) -> bytes:
@@ -187,7 +189,9 @@ def ensure_vault_file(
             if not current:
                 _io.write_atomically(target, encrypt(payload, vault_id=used_id, secret=secret), mode=file_mode)
             elif mode_differs:
-                os.chmod(target, file_mode)
+                # The same vault text again rather than a chmod by path, which a link put there
+                # since the file was read would redirect: the new file has the mode from the start.
+                _io.write_atomically(target, existing.vaulttext, mode=file_mode)
         except OSError as exc:
             raise TokenVaultError(f"Could not write path {path}: {exc.strerror}") from None
     return {"changed": not current or mode_differs, "path": path, "vault_id": used_id}

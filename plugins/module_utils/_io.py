@@ -7,7 +7,8 @@
 """The one writer of private files: token_file, the token_vault action and the token cache.
 
 A temporary file is created next to the target (O_CREAT|O_EXCL|O_NOFOLLOW, 0600), gets its final
-mode and metadata before its first byte, is fsynced and renamed over the target (rename(2)
+owner, group and mode through its descriptor (and any other metadata through a path only we can
+change) before its first byte, is fsynced and renamed over the target (rename(2)
 replaces a link, never follows it), and the directory is fsynced. Every call goes through a
 descriptor of the directory, so that a directory swapped for a link half-way cannot redirect it.
 Standard library only, Python 3.8+.
@@ -122,13 +123,25 @@ def _open_directory(directory: str) -> int:
         raise
 
 
-def read_regular_file(path: str, *, limit: int | None = None) -> tuple[bytes, os.stat_result] | None:
+def read_regular_file(
+    path: str, *, limit: int | None = None, single_link: bool = False
+) -> tuple[bytes, os.stat_result] | None:
     """The bytes and stat of the regular file at ``path``, or None when there is none.
 
     O_NOFOLLOW, O_NONBLOCK (a planted FIFO cannot hang the run), and checked on the descriptor.
+    With ``single_link``, a file with other hard links is refused before it is read: whoever can
+    write the directory can link any file of the same file system there (/etc/shadow, say), and
+    a writer that keeps the rest of the file would copy its content into a file they can read.
     """
+    directory, name = os.path.split(path)
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+        # Through the directory's descriptor, as the write goes: a link among the directories
+        # that someone else could have planted is refused, not followed.
+        dir_fd = _open_directory(directory)
+        try:
+            fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0), dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -139,12 +152,22 @@ def read_regular_file(path: str, *, limit: int | None = None) -> tuple[bytes, os
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise FileTargetError(f"path {path} exists and is not a regular file")
+        if single_link and info.st_nlink > 1:
+            raise FileTargetError(
+                f"path {path} has {info.st_nlink} hard links; refusing to read or replace it, as the other"
+                " names could be any file linked into this directory (such as /etc/shadow): give a file"
+                " with a single link, or remove the other links"
+            )
         return handle.read(-1 if limit is None else limit), info
 
 
 def others_who_can_replace(directory: str, *, owner_uid: int) -> str | None:
     """Who, besides root and the file's owner, can replace files in ``directory``; None if nobody."""
-    info = os.stat(directory)
+    dir_fd = _open_directory(directory)  # the directory that was written to, not a link's target
+    try:
+        info = os.fstat(dir_fd)
+    finally:
+        os.close(dir_fd)
     if info.st_uid not in (0, owner_uid):
         return f"its owner (uid {info.st_uid})"
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
@@ -157,38 +180,105 @@ def write_atomically(
     data: bytes,
     *,
     mode: int = 0o600,
+    owner: int | None = None,
+    group: int | None = None,
     prepare: t.Callable[[str], None] | None = None,
 ) -> None:
     """Replace ``path`` with ``data``; on any failure the old file is left as it was.
 
-    ``prepare(temporary_path)`` runs after the mode is set, before the first byte (owner, SELinux
-    label...). It must not follow links; that the file is still ours afterwards is checked here.
+    ``owner``, ``group`` (ids; None keeps ours) and ``mode`` are set on the open descriptor
+    before the first byte, never by path. ``prepare(temporary_path)`` then runs, still before the
+    first byte, for what has no descriptor call here (SELinux context, chattr attributes); see
+    ``_path_only_we_can_change``.
     """
     directory, name = os.path.split(path)
     dir_fd = _open_directory(directory)
     try:
-        temporary = f".{name}.{secrets.token_hex(8)}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600, dir_fd=dir_fd)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                os.fchmod(fd, mode)  # 0600 & umask until now, and nothing written yet
-                if prepare is not None:
-                    # Through the directory's descriptor, so that no component of the path is
-                    # looked up again (Linux); elsewhere the path itself.
-                    by_fd = f"/proc/self/fd/{dir_fd}"
-                    prepare(os.path.join(by_fd if os.path.isdir(by_fd) else directory, temporary))
-                    _check_still_ours(fd, temporary, dir_fd=dir_fd, path=path)
-                handle.write(data)
-                handle.flush()
-                os.fsync(fd)
-            os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except BaseException:
-            with suppress(OSError):
-                os.unlink(temporary, dir_fd=dir_fd)
-            raise
+        if prepare is None:
+            _write_temporary_then_rename(
+                data, work_fd=dir_fd, dir_fd=dir_fd, name=name, path=path, mode=mode, owner=owner, group=group, prepare=None
+            )
+        else:
+            private = f".{name}.{secrets.token_hex(8)}.d"
+            private_fd = _make_private_directory(private, dir_fd=dir_fd, path=path)
+            try:
+                _write_temporary_then_rename(
+                    data, work_fd=private_fd, dir_fd=dir_fd, name=name, path=path, mode=mode, owner=owner, group=group,
+                    prepare=lambda temporary: prepare(
+                        _path_only_we_can_change(private_fd, temporary, fallback=os.path.join(directory, private))
+                    ),
+                )
+            finally:
+                os.close(private_fd)
+                # By name: if someone swapped the name, this removes their empty directory at most.
+                with suppress(OSError):
+                    os.rmdir(private, dir_fd=dir_fd)
         _fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _write_temporary_then_rename(
+    data: bytes,
+    *,
+    work_fd: int,
+    dir_fd: int,
+    name: str,
+    path: str,
+    mode: int,
+    owner: int | None,
+    group: int | None,
+    prepare: t.Callable[[str], None] | None,
+) -> None:
+    temporary = f".{name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600, dir_fd=work_fd)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            # On the descriptor: whoever can write the directory can swap the temporary file's
+            # name (for a hard link to /etc/shadow, say) at any time, but not the open file.
+            # chown first, as it clears the set-id bits that the mode may then set.
+            if owner is not None or group is not None:
+                os.fchown(fd, -1 if owner is None else owner, -1 if group is None else group)
+            os.fchmod(fd, mode)  # 0600 & umask until now, and nothing written yet
+            if prepare is not None:
+                prepare(temporary)
+            handle.write(data)
+            handle.flush()
+            os.fsync(fd)
+            # The rename goes by name; make sure the name is still our file, as late as can be.
+            _check_still_ours(fd, temporary, dir_fd=work_fd, path=path)
+        os.replace(temporary, name, src_dir_fd=work_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temporary, dir_fd=work_fd)
+        raise
+
+
+def _make_private_directory(name: str, *, dir_fd: int, path: str) -> int:
+    """A descriptor of a new directory ``name`` in ``dir_fd`` that only we (and root) can change."""
+    os.mkdir(name, 0o700, dir_fd=dir_fd)
+    fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=dir_fd)
+    if os.fstat(fd).st_uid != os.geteuid():  # swapped between mkdir and open for someone else's
+        os.close(fd)
+        raise FileTargetError(
+            f"the temporary directory for path {path} was replaced by someone else while it was being"
+            " created; nothing was written"
+        )
+    os.fchmod(fd, 0o700)
+    return fd
+
+
+def _path_only_we_can_change(private_fd: int, name: str, *, fallback: str) -> str:
+    """A path to ``name`` in our private directory that no one else can redirect.
+
+    SELinux labels (lsetfilecon) and chattr attributes are set by path, and chattr and lsattr
+    refuse /proc/PID/fd/N of the file itself (a link), so the file sits in a directory only we
+    can change, reached through its descriptor: /proc/PID/fd/N/name. The PID, not "self", as
+    chattr runs in a child process, which inherits none of our descriptors. Elsewhere than
+    Linux, the directory's own path.
+    """
+    by_fd = f"/proc/{os.getpid()}/fd/{private_fd}"
+    return os.path.join(by_fd if os.path.isdir(by_fd) else fallback, name)
 
 
 def _check_still_ours(fd: int, temporary: str, *, dir_fd: int, path: str) -> None:
@@ -196,7 +286,7 @@ def _check_still_ours(fd: int, temporary: str, *, dir_fd: int, path: str) -> Non
     if (ours.st_dev, ours.st_ino) != (there.st_dev, there.st_ino):
         raise FileTargetError(
             f"the temporary file for path {path} was replaced by someone else while it was being"
-            " prepared; nothing was written"
+            " written; the file at the path was left as it was"
         )
 
 

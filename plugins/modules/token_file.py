@@ -17,7 +17,8 @@ description:
     attributes before the first byte of the secret is written, so that no other user can ever read
     a partly written or too-open file. The file options behave as in M(ansible.builtin.copy).
   - The module runs as root through C(become), often in a directory that the service's own user
-    owns. It never writes, chowns or chmods through a symbolic link, see O(path).
+    owns. It never writes, chowns or chmods through a symbolic link, nor reads or replaces a file
+    that has other hard links, see O(path).
   - "The module never returns the token, the content, or a diff, and never quotes a line of the
     existing file in an error message (the line may hold the previous token). Still use
     C(no_log: true) on the task, so that the token does not show in the task's arguments."
@@ -32,6 +33,10 @@ options:
         of the file itself, or remove the link.
       - If a link appears at O(path) while the module runs, the new file replaces the link (as
         with M(ansible.builtin.copy)); what the link pointed to is never opened.
+      - If the file at O(path) has other hard links, the task fails and nothing is written. The
+        module reads the existing file to keep its other content, so a hard link to, say,
+        V(/etc/shadow), planted by whoever can write the directory, would copy that file's content
+        into one they can read. Remove the other links, or the file.
       - If the directory can be written by anyone but root and the file's owner (it belongs to
         another user, or it is group- or world-writable without the sticky bit), the module
         warns, as they can replace or remove the file at any time. The write itself stays safe.
@@ -104,9 +109,12 @@ extends_documentation_fragment:
   - ansible.builtin.files
 notes:
   - The file is replaced, not edited in place (this is what makes the write atomic), also when
-    only its owner, group, mode, SELinux context or attributes change. Other hard links to the
-    old file keep the old content. The old file's SELinux context is kept where no option sets
-    one; its ACLs and extended attributes are not carried over.
+    only its owner, group, mode, SELinux context or attributes change. The old file's SELinux
+    context is kept where no option sets one; its ACLs and extended attributes are not carried
+    over.
+  - The new file's owner, group and mode are set through its open descriptor, never by path. Its
+    SELinux context and attributes are set by path, in a directory that only the module's user
+    can change, created next to the file for the write and removed after it.
   - O(unsafe_writes) is ignored; the write is always atomic.
   - A JSON or YAML file nested too deeply to be read safely is an error naming the file.
   - There is no O(ignore:backup) option on purpose, because a backup would be another copy of a secret.
@@ -208,7 +216,9 @@ created:
   sample: false
 """
 
+import grp
 import os
+import pwd
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -294,7 +304,7 @@ def ensure_file(module: AnsibleModule) -> dict:
     if fmt == "yaml" and not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR, path=path, format=fmt)
     target = target_path(path)
-    existing = read_regular_file(target)
+    existing = read_regular_file(target, single_link=True)
     current, st = existing if existing is not None else (b"", None)
     data = new_content(
         current,
@@ -316,25 +326,60 @@ def ensure_file(module: AnsibleModule) -> dict:
             held = module.selinux_context(target)
             file_args["secontext"] = [held[i] if wanted is None else wanted for i, wanted in enumerate(file_args["secontext"])]
     changed = st is None or data != current or metadata_differs(module, file_args)
+    uid, gid = user_id(file_args["owner"]), group_id(file_args["group"])
     if changed and not module.check_mode:
         # Also when only the metadata differs: a new file replaces the old one rather than a
-        # chmod or chown by path, which a link planted in the meantime could redirect. The
-        # temporary file gets its metadata before its first byte; lchown and lsetfilecon never
-        # follow a link, and the mode is already set through the open descriptor.
-        write_atomically(
-            target,
-            data,
-            mode=file_args["mode"],
-            prepare=lambda temporary: module.set_fs_attributes_if_different({**file_args, "path": temporary}, True, expand=False),
-        )
-    warn_about_the_directory(module, target, owner_uid=_owner_uid(target, st, module.check_mode))
+        # chmod or chown by path, which a link planted in the meantime could redirect.
+        write_atomically(target, data, mode=file_args["mode"], owner=uid, group=gid, prepare=label_and_attributes(module, file_args))
+    owner_uid = uid if uid is not None else (st.st_uid if st is not None else os.geteuid())
+    warn_about_the_directory(module, target, owner_uid=owner_uid)
     return {"changed": changed, "path": path, "format": fmt, "mode": format_mode(file_args["mode"]), "created": st is None}
 
 
-def _owner_uid(target: str, before: os.stat_result | None, check_mode: bool) -> int:
-    if not check_mode:
-        return os.lstat(target).st_uid
-    return before.st_uid if before is not None else os.geteuid()
+def user_id(owner: str | None) -> int | None:
+    """O(owner) as a uid, or None to keep the writer's."""
+    if owner is None:
+        return None
+    try:
+        return int(owner)
+    except ValueError:
+        pass
+    try:
+        return pwd.getpwnam(owner).pw_uid
+    except KeyError:
+        raise TokenFileError(f"owner: failed to look up user {owner!r} on this host", option="owner") from None
+
+
+def group_id(group: str | None) -> int | None:
+    """O(group) as a gid, or None to keep the writer's."""
+    if group is None:
+        return None
+    try:
+        return int(group)
+    except ValueError:
+        pass
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise TokenFileError(f"group: failed to look up group {group!r} on this host", option="group") from None
+
+
+def label_and_attributes(module: AnsibleModule, file_args: dict) -> t.Callable[[str], None] | None:
+    """What sets the SELinux context and chattr attributes of the temporary file, if any is to be set.
+
+    Owner, group and mode are set on the descriptor by write_atomically. These two have no
+    descriptor call that AnsibleModule (lsetfilecon) or chattr offer, so they go by a path that
+    write_atomically makes sure no one else can redirect, and with AnsibleModule's own setters,
+    so that they behave as in ansible.builtin.copy.
+    """
+    if not module.selinux_enabled() and file_args["attributes"] is None:
+        return None
+
+    def prepare(temporary: str) -> None:
+        module.set_context_if_different(temporary, file_args["secontext"], True)
+        module.set_attributes_if_different(temporary, file_args["attributes"], True, expand=False)
+
+    return prepare
 
 
 def warn_about_the_directory(module: AnsibleModule, target: str, *, owner_uid: int) -> None:

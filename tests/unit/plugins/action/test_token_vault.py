@@ -219,7 +219,9 @@ def test_read_existing_decrypts_and_reports_secret_label_and_mode(tmp_path, secr
     path.write_bytes(encrypt(b"a: 1\n", vault_id="prod", secret=prod_secret))
     path.chmod(0o640)
     existing = read_existing(str(path), secrets)
-    assert existing == ExistingVaultFile(plaintext=b"a: 1\n", secret=prod_secret, label="prod", mode=0o640)
+    assert existing == ExistingVaultFile(
+        plaintext=b"a: 1\n", secret=prod_secret, label="prod", mode=0o640, vaulttext=path.read_bytes()
+    )
 
 
 def test_read_existing_refuses_a_file_that_is_not_a_vault(tmp_path, secrets):
@@ -292,6 +294,30 @@ def test_ensure_fixes_the_mode_alone(tmp_path, secrets):
     before = path.read_bytes()
     assert ensure_vault_file(str(path), RECORD, secrets=secrets, mode="0640")["changed"] is True
     assert file_mode(path) == 0o640 and path.read_bytes() == before
+
+
+def test_ensure_fixes_the_mode_without_a_chmod_by_path(tmp_path, secrets, monkeypatch):
+    """A link put at the path after the file was read does not get its target chmod-ed."""
+    path = tmp_path / "token.vault"
+    ensure_vault_file(str(path), RECORD, secrets=secrets)
+    before = path.read_bytes()
+    other = tmp_path / "other-file"
+    other.write_text("someone else's\n")
+    other.chmod(0o644)
+    real_read = token_vault.read_existing
+
+    def read_then_plant(target, secrets_):
+        existing = real_read(target, secrets_)
+        os.unlink(target)
+        os.symlink(other, target)
+        return existing
+
+    monkeypatch.setattr(token_vault, "read_existing", read_then_plant)
+
+    assert ensure_vault_file(str(path), RECORD, secrets=secrets, mode="0640")["changed"] is True
+
+    assert file_mode(other) == 0o644 and other.read_text() == "someone else's\n"
+    assert not path.is_symlink() and file_mode(path) == 0o640 and path.read_bytes() == before
 
 
 def test_ensure_in_check_mode_writes_nothing(tmp_path, secrets):

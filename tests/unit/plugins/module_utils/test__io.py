@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -108,6 +110,15 @@ def test_read_regular_file_never_follows_a_link(tmp_path, decoy):
         read_regular_file(str(link))
 
 
+def test_read_regular_file_refuses_a_file_with_other_hard_links_when_told(tmp_path, decoy):
+    service = tmp_path / "service"
+    service.mkdir()
+    os.link(decoy, service / "app.env")
+    with pytest.raises(FileTargetError, match=f"path {service}/app.env has 2 hard links; refusing to read or replace it"):
+        read_regular_file(str(service / "app.env"), single_link=True)
+    assert read_regular_file(str(service / "app.env"))[0] == decoy.read_bytes()
+
+
 def test_read_regular_file_refuses_a_fifo_without_blocking_on_it(tmp_path):
     fifo = tmp_path / "app.env"
     os.mkfifo(fifo)
@@ -197,10 +208,64 @@ def test_a_temporary_file_swapped_while_being_prepared_is_never_written(tmp_path
         os.unlink(temporary)
         os.symlink(decoy, temporary)
 
-    with pytest.raises(FileTargetError, match="was replaced by someone else while it was being prepared"):
+    with pytest.raises(FileTargetError, match="was replaced by someone else while it was being written"):
         write_atomically(str(tmp_path / "app.env"), SECRET, prepare=swap)
     assert _fingerprint(decoy) == before
     assert sorted(os.listdir(tmp_path)) == ["etc"]
+
+
+@needs_root
+def test_owner_group_and_mode_go_on_the_descriptor_never_by_the_temporary_name(tmp_path, decoy, monkeypatch):
+    """The temporary file's name swapped for a hard link to /etc/passwd: passwd is not chowned."""
+    before = _fingerprint(decoy)
+    real_open = os.open
+
+    def open_then_swap(name, flags, mode=0o777, **kwargs):
+        fd = real_open(name, flags, mode, **kwargs)
+        if flags & os.O_EXCL and str(name).endswith(".tmp"):  # the directory's owner, racing
+            os.rename(name, f"{name}.aside", src_dir_fd=kwargs.get("dir_fd"), dst_dir_fd=kwargs.get("dir_fd"))
+            os.link(decoy, name, dst_dir_fd=kwargs.get("dir_fd"))
+        return fd
+
+    monkeypatch.setattr(os, "open", open_then_swap)
+    with pytest.raises(FileTargetError, match="was replaced by someone else while it was being written"):
+        write_atomically(str(tmp_path / "app.env"), SECRET, mode=0o600, owner=NOBODY, group=NOBODY)
+    monkeypatch.undo()
+
+    assert _fingerprint(decoy) == before and os.stat(decoy).st_nlink == 1
+    assert not (tmp_path / "app.env").exists()
+
+
+@needs_root
+def test_owner_and_group_are_set_before_the_first_byte(tmp_path):
+    seen = {}
+
+    def prepare(temporary):
+        info = os.lstat(temporary)
+        seen.update(size=info.st_size, owner=(info.st_uid, info.st_gid), mode=stat.S_IMODE(info.st_mode))
+
+    write_atomically(str(tmp_path / "token"), SECRET, mode=0o2640, owner=NOBODY, group=NOBODY, prepare=prepare)
+    # The set-gid bit survives: the mode is set after the owner, whose change would clear it.
+    assert seen == {"size": 0, "owner": (NOBODY, NOBODY), "mode": 0o2640}
+    info = os.stat(tmp_path / "token")
+    assert (info.st_uid, info.st_gid, _mode(tmp_path / "token")) == (NOBODY, NOBODY, 0o2640)
+
+
+def test_prepare_gets_a_path_a_child_process_can_use_in_a_directory_only_we_can_change(tmp_path):
+    """chattr and lsattr run as child processes, which inherit none of our descriptors."""
+    seen = {}
+
+    def prepare(temporary):
+        child = [sys.executable, "-c", "import os, sys; print(os.stat(sys.argv[1]).st_ino)", temporary]
+        seen["inode"] = int(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
+        holder = os.stat(os.path.dirname(temporary))
+        seen["holder"] = (holder.st_uid, stat.S_IMODE(holder.st_mode))
+
+    write_atomically(str(tmp_path / "token"), SECRET, prepare=prepare)
+
+    assert seen["inode"] == os.stat(tmp_path / "token").st_ino
+    assert seen["holder"] == (os.geteuid(), 0o700)
+    assert os.listdir(tmp_path) == ["token"]
 
 
 def test_a_directory_swapped_for_a_link_mid_way_does_not_redirect_the_write(tmp_path, decoy):
@@ -303,3 +368,16 @@ def test_a_link_in_a_directory_others_can_write_is_refused(tmp_path, decoy):
     with pytest.raises(FileTargetError, match="symbolic link"):
         write_atomically(str(shared / "conf" / "passwd"), SECRET)
     assert decoy.read_bytes() == b"root:x:0:0:root:/root:/bin/sh\n"
+
+
+@needs_root
+def test_a_link_in_a_directory_someone_else_owns_is_not_followed_to_read(tmp_path, decoy):
+    """What token_file reads to keep is read through the same directory walk as the write."""
+    tmp_path.chmod(0o755)
+    app = tmp_path / "app"
+    app.mkdir()
+    os.chown(app, NOBODY, NOBODY)
+    (app / "etc").symlink_to(decoy.parent)
+
+    with pytest.raises(FileTargetError, match=r"app/etc in the directory of the path is a symbolic link"):
+        read_regular_file(str(app / "etc" / "passwd"))

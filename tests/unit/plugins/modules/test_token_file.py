@@ -8,6 +8,7 @@ import json
 import os
 import pwd
 import stat
+import subprocess
 import typing as t
 
 import pytest
@@ -465,8 +466,8 @@ def test_a_link_planted_after_the_checks_is_replaced_not_followed(run, service_d
     before = _fingerprint(decoy)
     real_read = token_file.read_regular_file
 
-    def read_then_plant(target):  # the directory's owner wins the race after the file was read
-        existing = real_read(target)
+    def read_then_plant(target, **kwargs):  # the directory's owner wins the race after the file was read
+        existing = real_read(target, **kwargs)
         os.unlink(target)
         os.symlink(decoy, target)
         return existing
@@ -514,3 +515,69 @@ def test_a_file_owned_by_the_directorys_owner_gets_no_warning(run, service_dir):
     outcome = run(path=str(service_dir / "token"), format="raw", value=TOKEN, owner="nobody")
     assert outcome.warnings == ()
     assert os.stat(service_dir / "token").st_uid == NOBODY
+
+
+@needs_root
+def test_a_temporary_file_swapped_for_a_hard_link_never_gets_the_owner_or_mode(run, service_dir, decoy, monkeypatch):
+    """The directory's owner swaps the temporary file's name for a hard link to /etc/passwd."""
+    path = service_dir / "app.env"
+    path.write_text(f"TELENOR_ACCESS_TOKEN={OLD_SECRET}\n")
+    before, old = _fingerprint(decoy), _fingerprint(path)
+    real_open = os.open
+
+    def open_then_swap(name, flags, mode=0o777, **kwargs):
+        fd = real_open(name, flags, mode, **kwargs)
+        if flags & os.O_EXCL and str(name).endswith(".tmp"):
+            os.rename(name, f"{name}.aside", src_dir_fd=kwargs.get("dir_fd"), dst_dir_fd=kwargs.get("dir_fd"))
+            os.link(decoy, name, dst_dir_fd=kwargs.get("dir_fd"))
+        return fd
+
+    monkeypatch.setattr(os, "open", open_then_swap)
+    outcome = run(path=str(path), format="env", value=TOKEN, owner="nobody", group="nogroup", mode="0600")
+    monkeypatch.undo()
+
+    assert outcome.rc == 1
+    assert f"the temporary file for path {path} was replaced by someone else" in outcome.result["msg"]
+    assert _fingerprint(decoy) == before
+    assert _fingerprint(path) == old
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check-mode"])
+def test_a_file_with_other_hard_links_is_refused_and_nothing_is_written(run, tmp_path, decoy, check_mode):
+    """A hard link to /etc/shadow planted by the directory's owner would have its content copied."""
+    service = tmp_path / "service"
+    service.mkdir()
+    path = service / "app.env"
+    os.link(decoy, path)
+    before = _fingerprint(decoy)
+
+    outcome = run(path=str(path), format="env", value=TOKEN, _ansible_check_mode=check_mode)
+
+    assert outcome.rc == 1
+    assert outcome.result["msg"].startswith(f"path {path} has 2 hard links; refusing to read or replace it")
+    assert "root:x:0:0" not in outcome.stdout
+    assert _fingerprint(decoy) == before and os.listdir(service) == ["app.env"]
+
+
+def _chattr_works(directory) -> bool:
+    probe = directory / "probe"
+    probe.touch()
+    try:
+        return subprocess.run(["chattr", "+A", str(probe)], capture_output=True, check=False).returncode == 0
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+
+
+def test_attributes_are_set_on_the_new_file(run, tmp_path):
+    if not _chattr_works(tmp_path):
+        pytest.skip("chattr is missing, or the file system has no attributes")
+    path = tmp_path / "token"
+
+    outcome = run(path=str(path), format="raw", value=TOKEN, attributes="A")
+
+    assert (outcome.rc, outcome.result["changed"]) == (0, True)
+    flags = subprocess.run(["lsattr", "-d", str(path)], capture_output=True, text=True, check=True).stdout.split()[0]
+    assert "A" in flags, flags
+    assert os.listdir(tmp_path) == ["token"]
