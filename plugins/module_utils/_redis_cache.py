@@ -268,6 +268,12 @@ class RedisTokenCache:
         redis = _redis()
         if isinstance(exc, redis.exceptions.AuthenticationError) or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
             what = "refused the password (check the user and password in cache_url)"
+        elif "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+            # redis-py reports it as a ConnectionError; "cannot be reached" would send the operator the wrong way.
+            what = (
+                "presented a TLS certificate that could not be verified (check cache_ca_path,"
+                " env TELENOR_TOKEN_CACHE_CA_PATH: the CA that signed the Redis server's certificate)"
+            )
         elif isinstance(exc, redis.exceptions.TimeoutError):
             what = f"did not answer within {self._timeout:g} s (option timeout)"
         elif isinstance(exc, redis.exceptions.ConnectionError):

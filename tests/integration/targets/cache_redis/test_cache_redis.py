@@ -97,6 +97,31 @@ def test_a_unix_socket_url_works(make_controller, emulator, redis_server):
     assert len(list(redis_server.client().scan_iter("telenor_oauth:*:token"))) == 1
 
 
+def test_a_rediss_url_with_its_ca_shares_one_token_across_runs(make_controller, emulator, redis_tls_server):
+    ansible = make_controller(url=redis_tls_server.tls_url)
+    tls = {"TELENOR_TOKEN_CACHE_CA_PATH": str(redis_tls_server.ca_path)}
+    for hosts in (4, 3):
+        run = ansible.run(FLEET, inventory=ansible.inventory(hosts), env=tls, args=("-vvvv",))
+        assert run.rc == 0, run.output
+        assert REDIS_PASSWORD not in run.output
+    assert emulator.stats()["token_requests"] == 1
+    assert emulator.stats()["protected_requests"] == 7
+    assert file_caches_used(ansible) == []
+    assert len(list(redis_tls_server.client().scan_iter("telenor_oauth:*:token"))) == 1
+
+
+def test_a_rediss_url_with_the_wrong_ca_fails_closed_and_names_redis(make_controller, emulator, redis_tls_server):
+    ansible = make_controller(url=redis_tls_server.tls_url)
+    run = ansible.run(FLEET, inventory=ansible.inventory(3), args=("-vvvv",),
+                      env={"TELENOR_TOKEN_CACHE_CA_PATH": str(redis_tls_server.wrong_ca_path)})
+    assert run.rc != 0
+    assert f"The Redis token cache at rediss://:***@127.0.0.1:{redis_tls_server.tls_port}/0" in run.output
+    assert "TLS certificate" in run.output and "cache_ca_path" in run.output
+    assert REDIS_PASSWORD not in run.output
+    assert emulator.stats()["token_requests"] == 0
+    assert file_caches_used(ansible) == []
+
+
 def test_redis_holds_no_secret_no_token_and_no_password_in_clear(make_controller, emulator, redis_server):
     ansible = make_controller()
     run = ansible.run(FLEET, inventory=ansible.inventory(3), extra_vars={"token_out": str(ansible.workdir / "token")},
