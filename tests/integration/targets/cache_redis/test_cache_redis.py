@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -22,6 +24,7 @@ FLEET = HERE / "fleet.yml"
 KILL_MID_RUN = HERE / "kill_mid_run.yml"
 MODULE = HERE / "module.yml"
 REVOKE = HERE / "revoke.yml"
+ROLE = HERE / "role.yml"
 WAIT_LIMIT = 120.0  # seconds a test waits for a state it polls for before it gives up
 
 
@@ -120,6 +123,54 @@ def test_a_rediss_url_with_the_wrong_ca_fails_closed_and_names_redis(make_contro
     assert REDIS_PASSWORD not in run.output
     assert emulator.stats()["token_requests"] == 0
     assert file_caches_used(ansible) == []
+
+
+def role_files(base: Path, hosts: int) -> dict[str, tuple[Path, Path]]:
+    """Each host's env and JSON service files, as they were before the role ran."""
+    files = {}
+    for index in range(hosts):
+        directory = base / f"host{index:04d}"
+        directory.mkdir(parents=True)
+        (directory / "app.env").write_text("LOG_LEVEL=debug\n")
+        (directory / "app.json").write_text(json.dumps({"auth": {"user": "svc"}}))
+        files[f"host{index:04d}"] = (directory / "app.env", directory / "app.json")
+    return files
+
+
+def written_tokens(files: dict[str, tuple[Path, Path]]) -> set[str]:
+    tokens = set()
+    for env_file, json_file in files.values():
+        tokens.add(re.search(r"^TELENOR_ACCESS_TOKEN=(\S+)$", env_file.read_text(), re.M).group(1).strip("'\""))
+        tokens.add(json.loads(json_file.read_text())["auth"]["token"])
+    return tokens
+
+
+def test_the_role_with_service_token_cache_url_shares_one_token_between_controllers(make_controller, emulator,
+                                                                                     redis_server, tmp_path):
+    files = role_files(tmp_path / "hosts", 4)
+    first, second = make_controller("controller1"), make_controller("controller2")
+    for ansible in (first, second):
+        del ansible.env["TELENOR_TOKEN_CACHE_URL"]  # the role's variable alone points at Redis
+    # In a vars file, not on the command line, which -vvvv echoes.
+    vars_file = tmp_path / "vars.json"
+    vars_file.write_text(json.dumps({"it_base": str(tmp_path / "hosts"), "it_cache_url": redis_server.url}))
+    vars_file.chmod(0o600)
+    extra_vars = ("-e", f"@{vars_file}")
+
+    run = first.run(ROLE, inventory=first.inventory(4), args=(*extra_vars, "-vvvv"))
+    assert run.rc == 0, run.output
+    tokens = written_tokens(files)
+    assert len(tokens) == 1
+    assert emulator.is_token_valid(tokens.pop())  # the services got a working token
+    assert emulator.stats()["token_requests"] == 1
+
+    # A second controller: its own HOME and empty file cache, the same Redis.
+    again = second.run(ROLE, inventory=second.inventory(4), args=extra_vars)
+    assert again.rc == 0, again.output
+    assert emulator.stats()["token_requests"] == 1
+    assert len(written_tokens(files)) == 1
+    assert file_caches_used(first, second) == []
+    assert REDIS_PASSWORD not in run.output + again.output
 
 
 def test_redis_holds_no_secret_no_token_and_no_password_in_clear(make_controller, emulator, redis_server):
