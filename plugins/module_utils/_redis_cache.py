@@ -14,7 +14,9 @@ It keeps the file cache's interface (``load``, ``locked``, ``store``,
 * the lock is a Redis key set with ``SET NX PX`` to a random owner value,
   deleted only by its owner (compare-and-delete in one Lua script), and
   expiring on its own if its holder dies. It lives longer than the worst case
-  of the token requests made under it, so it never expires under a live holder.
+  of what its holder does under it (the token requests, the revocation of a
+  token it could not store, its Redis commands), so it never expires under a
+  live holder.
 
 Faults fail closed: an unreachable Redis, a refused password or a timeout
 raises TelenorCacheError naming Redis and the URL without its password; no
@@ -39,11 +41,9 @@ from ._token import TokenRecord
 
 SCHEMES = ("redis", "rediss", "unix")
 KEY_PREFIX = "telenor_oauth:"
-# The client's worst case per request sequence is (retries + 1) attempts of
-# a connect and a read timeout each, and a Retry-After of up to 30 s
-# (_client.RETRY_AFTER_CAP) before each retry; a refresh refused falls back
-# to a second sequence. The margin covers the Redis round trips around it.
-RETRY_AFTER_CAP = 30.0
+# Tries of one Redis command: one retry mends a pooled connection that Redis
+# closed; no more, so that an unreachable Redis fails fast and clearly.
+REDIS_TRIES = 2
 LOCK_MARGIN = 5.0
 POLL_FIRST = 0.005
 POLL_MAX = 0.25
@@ -61,9 +61,34 @@ _POOLS: dict[tuple, t.Any] = {}
 
 
 def lock_ttl(*, timeout: float, retries: int) -> float:
-    """Seconds the lock lives: longer than every request that may be made while it is held."""
-    one_sequence = (retries + 1) * 2 * timeout + retries * RETRY_AFTER_CAP
-    return 2 * one_sequence + LOCK_MARGIN
+    """Seconds the lock lives: longer than everything its holder may do while it holds it.
+
+    The worst case under the lock is ``_service.obtain_token`` when the store
+    fails (revoke_token does less: 3 Redis commands, 1 request sequence):
+
+    * 3 Redis commands: the read again (GET), the probe (check_writable), the
+      store (SET). Each makes up to REDIS_TRIES tries of a connect and a read,
+      ``timeout`` each.
+    * 3 HTTP request sequences, all with the same timeout and retries: a
+      refresh that is refused, the token request it falls back to, and, when
+      the store fails, the revocation of the new token (logout).
+      A sequence is (retries + 1) attempts of at most a connect and a read
+      timeout each (the attempt deadline usually ends one after one timeout),
+      and before each retry a wait of at most the larger of the Retry-After cap
+      and the backoff cap.
+
+    With the defaults, timeout=10 and retries=3: a sequence is 4*2*10 + 3*30 =
+    170 s, Redis 3*2*2*10 = 120 s, so 3*170 + 120 + 5 = 635 s. (Before the
+    revocation was counted it was 2*170 + 5 = 345 s: a holder whose store
+    failed could outlive its lock while it revoked.)
+    """
+    # Imported here: only a miss takes the lock, and a miss loads the client anyway.
+    from ._client import RETRY_AFTER_CAP, RETRY_MAX_DELAY  # pylint: disable=import-outside-toplevel
+
+    attempt = 2 * timeout
+    one_sequence = (retries + 1) * attempt + retries * max(RETRY_AFTER_CAP, RETRY_MAX_DELAY)
+    redis_commands = 3 * REDIS_TRIES * 2 * timeout
+    return 3 * one_sequence + redis_commands + LOCK_MARGIN
 
 
 def _userinfo(url: str) -> tuple[str, str, str] | None:
@@ -206,9 +231,7 @@ def _client(url: str, *, ca_path: str | None, timeout: float) -> t.Any:
         options: dict[str, t.Any] = {
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
-            # One retry mends a pooled connection that Redis closed; no more,
-            # so that an unreachable Redis fails fast and clearly.
-            "retry": Retry(NoBackoff(), 1),
+            "retry": Retry(NoBackoff(), REDIS_TRIES - 1),
         }
         options.update(_no_client_setinfo())
         if url.startswith("rediss://") and ca_path:
@@ -239,6 +262,7 @@ class RedisTokenCache:
         self._url = url
         self._ca_path = ca_path
         self._timeout = timeout
+        self._retries = retries
         self._secret = client_secret
         self._password = password
         self.shown_url = redacted_url(url)
@@ -246,9 +270,12 @@ class RedisTokenCache:
                              grant_type=grant_type, username=username, password=password)
         self.record_key = f"{KEY_PREFIX}{self.key}:token"
         self.lock_key = f"{KEY_PREFIX}{self.key}:lock"
-        self.lock_ttl = lock_ttl(timeout=timeout, retries=retries)
         # The file cache's fallback warnings; Redis never falls back (it fails closed).
         self.warnings: list[str] = []
+
+    @property
+    def lock_ttl(self) -> float:
+        return lock_ttl(timeout=self._timeout, retries=self._retries)
 
     def __repr__(self) -> str:
         return f"RedisTokenCache({self.shown_url!r}, {self.record_key!r})"

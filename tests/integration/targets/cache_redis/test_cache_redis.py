@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -59,6 +60,31 @@ def wait_until(condition, what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"gave up waiting for {what}")
         time.sleep(0.05)
+
+
+def kill_process_tree(pid: int) -> None:
+    """SIGKILL a process and all its descendants.
+
+    Not killpg: ansible-core's workers call setsid(), so they are not in
+    ansible-playbook's process group and would live on (and release the lock).
+    The parent is stopped first, so that it forks no worker while the tree is read.
+    """
+    os.kill(pid, signal.SIGSTOP)
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += children.get(current, [])
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
 
 
 def file_caches_used(*controllers: Ansible) -> list[Path]:
@@ -242,22 +268,23 @@ def test_redis_killed_in_the_middle_of_a_run_fails_the_rest_without_token_reques
 
 
 def test_a_lock_holder_killed_while_holding_the_lock_frees_it_by_expiry(make_controller, emulator, redis_server):
-    # A short timeout keeps the lock's lifetime short: 2 * (2 * 3 s) + 5 s margin.
-    fast = {"TELENOR_TIMEOUT": "3", "TELENOR_RETRIES": "0"}
+    # A short timeout keeps the lock's lifetime short (_redis_cache.lock_ttl):
+    # 3 request sequences of 2 * 2 s, 3 Redis commands of 2 * 2 * 2 s, 5 s margin: 41 s.
+    fast = {"TELENOR_TIMEOUT": "2", "TELENOR_RETRIES": "0"}
     holder, successor = make_controller("holder"), make_controller("successor")
     emulator.faults(latency=60, latency_next=1)  # the holder's request hangs
     client = redis_server.client()
     proc = subprocess.Popen(holder.command(FLEET, inventory=holder.inventory(2), forks=2),
-                            cwd=holder.workdir, env={**holder.env, **fast}, start_new_session=True,
+                            cwd=holder.workdir, env={**holder.env, **fast},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: emulator.stats()["token_requests"] == 1 or proc.poll() is not None,
                    "the holder's token request")
-        os.killpg(proc.pid, signal.SIGKILL)  # the holder and its forks die with the lock held
+        kill_process_tree(proc.pid)  # the holder and its workers die with the lock held
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_process_tree(proc.pid)
     locks = list(client.scan_iter("telenor_oauth:*:lock"))
     assert len(locks) == 1, "the holder was not killed while it held the lock"
     assert client.pttl(locks[0]) > 0  # it expires on its own

@@ -12,7 +12,7 @@ import pytest
 
 fakeredis = pytest.importorskip("fakeredis")
 
-from ansible_collections.telenor.oauth.plugins.module_utils import _redis_cache  # noqa: E402
+from ansible_collections.telenor.oauth.plugins.module_utils import _client, _redis_cache  # noqa: E402
 from ansible_collections.telenor.oauth.plugins.module_utils._cache import TokenCache, cache_key, unseal  # noqa: E402
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import (  # noqa: E402
     TelenorCacheError,
@@ -23,6 +23,7 @@ from ansible_collections.telenor.oauth.plugins.module_utils._options import (  #
     settings_from_options,
 )
 from ansible_collections.telenor.oauth.plugins.module_utils._redis_cache import (  # noqa: E402
+    REDIS_TRIES,
     RedisTokenCache,
     lock_ttl,
     normalize_cache_url,
@@ -242,12 +243,26 @@ def test_only_the_owner_releases_the_lock(server, peek):
 
 
 @pytest.mark.parametrize("timeout, retries", [(10, 3), (1, 0), (0.5, 10), (30, 1)])
-def test_the_lock_outlives_the_worst_case_of_the_requests_made_under_it(timeout, retries):
-    # Per request sequence: each attempt may wait a connect and a read
-    # timeout, and each retry up to 30 s of Retry-After; a refused refresh
-    # falls back to a second sequence.
-    worst = 2 * ((retries + 1) * 2 * timeout + retries * 30)
-    assert lock_ttl(timeout=timeout, retries=retries) > worst
+def test_the_lock_outlives_the_worst_case_of_what_its_holder_does(timeout, retries):
+    # From the client's and the pool's own settings: each HTTP attempt may wait
+    # a connect and a read timeout, each retry the longest wait the client
+    # allows; a refused refresh falls back to a token request, and a token
+    # that cannot be stored is revoked: 3 sequences. Around them, 3 Redis
+    # commands (GET, probe, SET) of REDIS_TRIES tries of a connect and a read.
+    sequence = (retries + 1) * 2 * timeout + retries * max(_client.RETRY_AFTER_CAP, _client.RETRY_MAX_DELAY)
+    redis_commands = 3 * REDIS_TRIES * 2 * timeout
+    assert lock_ttl(timeout=timeout, retries=retries) > 3 * sequence + redis_commands
+
+
+def test_the_default_settings_give_the_documented_lock_lifetime():
+    assert lock_ttl(timeout=10, retries=3) == 635  # the arithmetic in lock_ttl's docstring
+
+
+def test_the_pool_makes_the_redis_tries_the_lock_lifetime_counts():
+    client = _redis_cache._client("redis://127.0.0.1:1/0", ca_path=None, timeout=2.5)
+    kwargs = client.connection_pool.connection_kwargs
+    assert kwargs["retry"].get_retries() + 1 == REDIS_TRIES
+    assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == 2.5
 
 
 # ----------------------------------------------------------------- through the service
