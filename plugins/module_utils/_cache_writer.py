@@ -25,7 +25,7 @@ import time
 import typing as t
 
 from . import _io
-from ._cache import TokenCache, fallback_cache_dir, seal
+from ._cache import TokenCache, fallback_cache_dir
 from ._errors import TelenorCacheError
 from ._token import TokenRecord
 
@@ -162,7 +162,7 @@ def _acquire(cache: TokenCache, fd: int, timeout: float) -> None:
 def store(cache: TokenCache, record: TokenRecord) -> None:
     """Replace the record atomically: temp file, fsync, rename. Call under the lock."""
     _remove_stale_temps(cache)
-    blob = seal(record, secret=cache._secret, key=cache.key, password=cache._password)
+    blob = cache.identity.seal(record, key=cache.key)
     try:
         _io.write_atomically(cache.path, blob, mode=0o600)
     except (OSError, _io.FileTargetError) as exc:

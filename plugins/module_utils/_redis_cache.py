@@ -9,8 +9,8 @@
 It keeps the file cache's interface (``load``, ``locked``, ``store``,
 ``delete``) and its guarantees, across machines:
 
-* the record is the file cache's encrypted envelope (``seal``/``unseal``),
-  under a key named by the identity's hash, expiring with its token;
+* the record is the file cache's encrypted envelope, under the file cache's
+  record name (both from ``CacheIdentity``), expiring with its token;
 * the lock is a Redis key set with ``SET NX PX`` to a random owner value,
   deleted only by its owner (compare-and-delete in one Lua script), and
   expiring on its own if its holder dies. It lives longer than the worst case
@@ -35,7 +35,7 @@ import time
 import typing as t
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ._cache import cache_key, seal, unseal
+from ._cache import CacheIdentity
 from ._errors import TelenorCacheError, TelenorConfigError
 from ._token import TokenRecord
 
@@ -244,30 +244,14 @@ def _client(url: str, *, ca_path: str | None, timeout: float) -> t.Any:
 class RedisTokenCache:
     """The cache entry of one identity, in Redis."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        ca_path: str | None,
-        api_url: str,
-        client_id: str,
-        scope: str | None,
-        client_secret: str,
-        timeout: float,
-        retries: int,
-        grant_type: str = "client_credentials",
-        username: str | None = None,
-        password: str | None = None,
-    ) -> None:
+    def __init__(self, url: str, identity: CacheIdentity, *, ca_path: str | None, timeout: float, retries: int) -> None:
         self._url = url
         self._ca_path = ca_path
         self._timeout = timeout
         self._retries = retries
-        self._secret = client_secret
-        self._password = password
+        self.identity = identity
         self.shown_url = redacted_url(url)
-        self.key = cache_key(api_url=api_url, client_id=client_id, scope=scope, client_secret=client_secret,
-                             grant_type=grant_type, username=username, password=password)
+        self.key = identity.key
         self.record_key = f"{KEY_PREFIX}{self.key}:token"
         self.lock_key = f"{KEY_PREFIX}{self.key}:lock"
         # The file cache's fallback warnings; Redis never falls back (it fails closed).
@@ -326,7 +310,7 @@ class RedisTokenCache:
             blob = self._client().get(self.record_key)
         if blob is None:
             return None
-        return unseal(blob, secret=self._secret, key=self.key, password=self._password)
+        return self.identity.unseal(blob, key=self.key)
 
     @contextlib.contextmanager
     def locked(self, timeout: float | None = None) -> t.Iterator[None]:
@@ -380,7 +364,7 @@ class RedisTokenCache:
         if seconds <= 0:
             self.delete()
             return
-        blob = seal(record, secret=self._secret, key=self.key, password=self._password)
+        blob = self.identity.seal(record, key=self.key)
         with self._redis_errors("storing the token"):
             self._client().set(self.record_key, blob, ex=seconds)
 

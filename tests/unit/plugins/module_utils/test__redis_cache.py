@@ -13,7 +13,7 @@ import pytest
 fakeredis = pytest.importorskip("fakeredis")
 
 from ansible_collections.telenor.oauth.plugins.module_utils import _client, _redis_cache  # noqa: E402
-from ansible_collections.telenor.oauth.plugins.module_utils._cache import TokenCache, cache_key, unseal  # noqa: E402
+from ansible_collections.telenor.oauth.plugins.module_utils._cache import CacheIdentity, TokenCache, unseal  # noqa: E402
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import (  # noqa: E402
     TelenorCacheError,
     TelenorConfigError,
@@ -66,7 +66,7 @@ def peek(server):
 
 
 def make_cache(url: str = URL, *, timeout: float = 1, retries: int = 0, **changes) -> RedisTokenCache:
-    return RedisTokenCache(url, ca_path=None, timeout=timeout, retries=retries, **{**IDENTITY, **changes})
+    return RedisTokenCache(url, CacheIdentity(**{**IDENTITY, **changes}), ca_path=None, timeout=timeout, retries=retries)
 
 
 @pytest.fixture
@@ -169,12 +169,13 @@ def test_a_stored_record_loads_back_in_another_process_sharing_the_url(server):
     assert make_cache().load() == record
 
 
-def test_redis_holds_only_hashed_key_names_and_the_encrypted_envelope(server, peek):
+def test_redis_names_a_record_as_the_file_cache_does_and_holds_only_the_encrypted_envelope(server, peek, tmp_path):
     cache = make_cache()
     with cache.locked():
         cache.store(make_record())
     keys = peek.keys("*")
-    assert keys == [f"telenor_oauth:{cache_key(**IDENTITY)}:token".encode()]
+    file_cache = TokenCache(str(tmp_path), CacheIdentity(**IDENTITY))
+    assert keys == [f"telenor_oauth:{file_cache.key}:token".encode()]  # one identity, one name, both backends
     blob = peek.get(keys[0])
     for clear in (TOKEN, IDENTITY["client_secret"], IDENTITY["client_id"], PASSWORD, "access_token"):
         assert clear.encode() not in blob and clear.encode() not in keys[0]
