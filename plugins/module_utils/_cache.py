@@ -152,6 +152,26 @@ def unseal(blob: bytes, *, secret: str, key: str, password: str | None = None) -
         return None
 
 
+def poll_for_lock(try_lock: t.Callable[[], bool], *, wait: float, max_delay: float) -> bool:
+    """Call ``try_lock`` until it returns True (the lock is ours) or ``wait`` seconds have passed.
+
+    The file lock and the Redis lock both wait this way: backoff from 5 ms
+    doubling up to ``max_delay``, jittered so that many waiters do not poll in
+    step. False when the time ran out.
+    """
+    import random  # pylint: disable=import-outside-toplevel  # only a waiter needs it
+    import time  # pylint: disable=import-outside-toplevel
+
+    deadline = time.monotonic() + wait
+    delay = 0.005
+    while not try_lock():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay * (0.5 + random.random() / 2))  # nosec B311 - not for security
+        delay = min(delay * 2, max_delay)
+    return True
+
+
 def fallback_cache_dir() -> str:
     """The per-user cache directory under the system temp directory."""
     return os.path.join(tempfile.gettempdir(), f"telenor_oauth-{os.geteuid()}")

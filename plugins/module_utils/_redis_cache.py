@@ -29,13 +29,11 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import random
 import secrets
-import time
 import typing as t
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ._cache import CacheIdentity
+from ._cache import CacheIdentity, poll_for_lock
 from ._errors import TelenorCacheError, TelenorConfigError
 from ._token import TokenRecord
 
@@ -45,7 +43,6 @@ KEY_PREFIX = "telenor_oauth:"
 # closed; no more, so that an unreachable Redis fails fast and clearly.
 REDIS_TRIES = 2
 LOCK_MARGIN = 5.0
-POLL_FIRST = 0.005
 POLL_MAX = 0.25
 
 # Deletes the lock only if it still holds our owner value, atomically: a
@@ -330,21 +327,17 @@ class RedisTokenCache:
                 client.eval(_RELEASE_SCRIPT, 1, self.lock_key, owner)
 
     def _acquire(self, client: t.Any, owner: str, wait: float) -> None:
-        deadline = time.monotonic() + wait
-        delay = POLL_FIRST
         ttl_ms = int(math.ceil(self.lock_ttl * 1000))
-        while True:
+
+        def try_lock() -> bool:
             with self._redis_errors("taking the token lock"):
-                if client.set(self.lock_key, owner, nx=True, px=ttl_ms):
-                    return
-            if time.monotonic() >= deadline:
-                raise TelenorCacheError(
-                    f"Timed out after {int(wait)} s waiting for the token lock in the Redis token cache at"
-                    f" {self.shown_url}; another process holds it"
-                )
-            # Jittered, so that many waiters do not poll Redis in step.
-            time.sleep(delay * (0.5 + random.random() / 2))  # nosec B311 - not for security
-            delay = min(delay * 2, POLL_MAX)
+                return bool(client.set(self.lock_key, owner, nx=True, px=ttl_ms))
+
+        if not poll_for_lock(try_lock, wait=wait, max_delay=POLL_MAX):
+            raise TelenorCacheError(
+                f"Timed out after {int(wait)} s waiting for the token lock in the Redis token cache at"
+                f" {self.shown_url}; another process holds it"
+            )
 
     def check_writable(self) -> None:
         """Write a short-lived probe key; call under the lock.
