@@ -171,8 +171,8 @@ def written_tokens(files: dict[str, tuple[Path, Path]]) -> set[str]:
     return tokens
 
 
-def test_the_role_with_service_token_cache_url_shares_one_token_between_controllers(make_controller, emulator,
-                                                                                     redis_server, tmp_path):
+def test_the_role_with_service_token_cache_url_shares_one_token_between_controllers(
+        make_controller, emulator, redis_server, tmp_path):
     files = role_files(tmp_path / "hosts", 4)
     first, second = make_controller("controller1"), make_controller("controller2")
     for ansible in (first, second):
