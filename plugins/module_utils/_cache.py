@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import tempfile
 import typing as t
+from dataclasses import dataclass, field
 
 from ._errors import TelenorConfigError
 from ._token import TokenRecord
@@ -47,6 +49,7 @@ else:
 FORMAT_VERSION = 1
 _HKDF_INFO = b"telenor.oauth token cache v1"
 _HKDF_INFO_PASSWORD = b"telenor.oauth token cache v1 password grant"
+_KEY_NAME_CONTEXT = b"telenor.oauth cache key name v2\0"
 LOCK_TIMEOUT = 300.0
 
 
@@ -54,18 +57,58 @@ def cache_key(
     *, api_url: str, client_id: str, scope: str | None, client_secret: str,
     grant_type: str = "client_credentials", username: str | None = None, password: str | None = None,
 ) -> str:
-    """File stem for an identity: a hash, so names reveal nothing.
+    """Record name of an identity, for the file cache and Redis alike: reveals nothing.
 
-    A password-grant identity adds the grant, the system user and a hash of its
-    password, so that two system users never share a token; a client-credentials
-    identity keeps the 1.0 key, so upgrading costs no token request.
+    An HMAC-SHA256 (RFC 2104) keyed by the client secret, over the rest of the
+    identity. Without the secret no one can test a guessed secret or password
+    against the name, as they could against the plain SHA-256 digests of 1.x
+    (whose records simply miss once after an upgrade: one new token). A
+    password-grant identity adds the grant, the system user and its password,
+    so that two system users never share a token.
     """
-    secret_digest = hashlib.sha256(client_secret.encode("utf-8")).hexdigest()
-    parts = ["telenor.oauth-cache-v1", api_url, client_id, scope or "", secret_digest]
+    fields = [api_url, client_id, scope or ""]
     if grant_type != "client_credentials":
-        parts += [grant_type, username or "", hashlib.sha256((password or "").encode("utf-8")).hexdigest()]
-    material = "\0".join(parts)
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
+        fields += [grant_type, username or "", password or ""]
+    # Length-prefixed, so that no other split of the same characters gives the same message.
+    message = _KEY_NAME_CONTEXT + b"".join(
+        len(encoded).to_bytes(4, "big") + encoded for encoded in (field.encode("utf-8") for field in fields)
+    )
+    return hmac.new(client_secret.encode("utf-8"), message, hashlib.sha256).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class CacheIdentity:
+    """Whose token a cache entry holds; the one place its name and its seal are made.
+
+    Built once per call (``Settings.cache``) and handed to the backend, file or
+    Redis, so that both name and encrypt a record the same way.
+    """
+
+    api_url: str
+    client_id: str
+    scope: str | None
+    client_secret: str = field(repr=False)
+    grant_type: str = "client_credentials"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def _sealing_password(self) -> str | None:
+        # Only the password grant's password is part of the identity; a password
+        # configured alongside client credentials is not used.
+        return self.password if self.grant_type != "client_credentials" else None
+
+    @property
+    def key(self) -> str:
+        return cache_key(api_url=self.api_url, client_id=self.client_id, scope=self.scope,
+                         client_secret=self.client_secret, grant_type=self.grant_type,
+                         username=self.username, password=self._sealing_password)
+
+    def seal(self, record: TokenRecord, *, key: str) -> bytes:
+        return seal(record, secret=self.client_secret, key=key, password=self._sealing_password)
+
+    def unseal(self, blob: bytes, *, key: str) -> TokenRecord | None:
+        return unseal(blob, secret=self.client_secret, key=key, password=self._sealing_password)
 
 
 def _derive_key(secret: str, salt: bytes, password: str | None = None) -> bytes:
@@ -109,6 +152,26 @@ def unseal(blob: bytes, *, secret: str, key: str, password: str | None = None) -
         return None
 
 
+def poll_for_lock(try_lock: t.Callable[[], bool], *, wait: float, max_delay: float) -> bool:
+    """Call ``try_lock`` until it returns True (the lock is ours) or ``wait`` seconds have passed.
+
+    The file lock and the Redis lock both wait this way: backoff from 5 ms
+    doubling up to ``max_delay``, jittered so that many waiters do not poll in
+    step. False when the time ran out.
+    """
+    import random  # pylint: disable=import-outside-toplevel  # only a waiter needs it
+    import time  # pylint: disable=import-outside-toplevel
+
+    deadline = time.monotonic() + wait
+    delay = 0.005
+    while not try_lock():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay * (0.5 + random.random() / 2))  # nosec B311 - not for security
+        delay = min(delay * 2, max_delay)
+    return True
+
+
 def fallback_cache_dir() -> str:
     """The per-user cache directory under the system temp directory."""
     return os.path.join(tempfile.gettempdir(), f"telenor_oauth-{os.geteuid()}")
@@ -117,29 +180,15 @@ def fallback_cache_dir() -> str:
 class TokenCache:
     """The cache entry of one identity."""
 
-    def __init__(
-        self,
-        cache_dir: str,
-        *,
-        api_url: str,
-        client_id: str,
-        scope: str | None,
-        client_secret: str,
-        grant_type: str = "client_credentials",
-        username: str | None = None,
-        password: str | None = None,
-        may_fall_back: bool = False,
-    ) -> None:
+    def __init__(self, cache_dir: str, identity: CacheIdentity, *, may_fall_back: bool = False) -> None:
         if not HAS_CRYPTOGRAPHY:
             raise TelenorConfigError(
                 "The cryptography Python library is required for the encrypted token cache;"
                 " install it on the host that runs this (python3 -m pip install cryptography)"
             )
         self.cache_dir = cache_dir
-        self._secret = client_secret
-        self._password = password if grant_type != "client_credentials" else None
-        self.key = cache_key(api_url=api_url, client_id=client_id, scope=scope, client_secret=client_secret,
-                             grant_type=grant_type, username=username, password=password)
+        self.identity = identity
+        self.key = identity.key
         self.path = os.path.join(cache_dir, self.key + ".token")
         self.lock_path = os.path.join(cache_dir, self.key + ".lock")
         # cache_dir is the default location, which may fall back to a private
@@ -169,7 +218,7 @@ class TokenCache:
                 blob = handle.read(65536)
         except OSError:  # a directory at the record's name, an I/O error
             return None
-        return unseal(blob, secret=self._secret, key=self.key, password=self._password)
+        return self.identity.unseal(blob, key=self.key)
 
     def _use_dir(self, path: str) -> None:
         self.cache_dir = path

@@ -21,11 +21,10 @@ import glob
 import os
 import stat
 import tempfile
-import time
 import typing as t
 
 from . import _io
-from ._cache import TokenCache, fallback_cache_dir, seal
+from ._cache import TokenCache, fallback_cache_dir, poll_for_lock
 from ._errors import TelenorCacheError
 from ._token import TokenRecord
 
@@ -143,26 +142,24 @@ def locked(cache: TokenCache, timeout: float) -> t.Iterator[None]:
 
 
 def _acquire(cache: TokenCache, fd: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    while True:
+    def try_lock() -> bool:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
         except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise TelenorCacheError(
-                    f"Timed out after {int(timeout)} s waiting for the token cache lock in"
-                    f" {cache.cache_dir!r}; another process holds it"
-                ) from None
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+            return False
+        return True
+
+    if not poll_for_lock(try_lock, wait=timeout, max_delay=0.1):
+        raise TelenorCacheError(
+            f"Timed out after {int(timeout)} s waiting for the token cache lock in"
+            f" {cache.cache_dir!r}; another process holds it"
+        )
 
 
 def store(cache: TokenCache, record: TokenRecord) -> None:
     """Replace the record atomically: temp file, fsync, rename. Call under the lock."""
     _remove_stale_temps(cache)
-    blob = seal(record, secret=cache._secret, key=cache.key, password=cache._password)
+    blob = cache.identity.seal(record, key=cache.key)
     try:
         _io.write_atomically(cache.path, blob, mode=0o600)
     except (OSError, _io.FileTargetError) as exc:

@@ -136,26 +136,9 @@ class Settings:
     # is cached compiles only the backend it reads (the collection loader keeps
     # no bytecode, so every module imported costs each fresh worker its compile).
     def cache(self) -> TokenCache:
-        if self.cache_url:
-            from ._redis_cache import RedisTokenCache  # pylint: disable=import-outside-toplevel
+        from ._cache import CacheIdentity  # pylint: disable=import-outside-toplevel
 
-            return RedisTokenCache(  # type: ignore[return-value]  # the same interface
-                self.cache_url,
-                ca_path=self.cache_ca_path,
-                api_url=self.api_url,
-                client_id=self.client_id,
-                scope=self.scope,
-                client_secret=self.client_secret,
-                timeout=self.timeout,
-                retries=self.retries,
-                grant_type=self.grant_type,
-                username=self.username,
-                password=self.password,
-            )
-        from ._cache import TokenCache  # pylint: disable=import-outside-toplevel
-
-        return TokenCache(
-            self.cache_dir,
+        identity = CacheIdentity(
             api_url=self.api_url,
             client_id=self.client_id,
             scope=self.scope,
@@ -163,8 +146,16 @@ class Settings:
             grant_type=self.grant_type,
             username=self.username,
             password=self.password,
-            may_fall_back=self.cache_dir_is_default,
         )
+        if self.cache_url:
+            from ._redis_cache import RedisTokenCache  # pylint: disable=import-outside-toplevel
+
+            return RedisTokenCache(  # type: ignore[return-value]  # the same interface
+                self.cache_url, identity, ca_path=self.cache_ca_path, timeout=self.timeout, retries=self.retries,
+            )
+        from ._cache import TokenCache  # pylint: disable=import-outside-toplevel
+
+        return TokenCache(self.cache_dir, identity, may_fall_back=self.cache_dir_is_default)
 
 
 def _cache_url_options(adapter: OptionAdapter) -> tuple[str | None, str | None]:

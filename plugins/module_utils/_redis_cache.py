@@ -9,12 +9,14 @@
 It keeps the file cache's interface (``load``, ``locked``, ``store``,
 ``delete``) and its guarantees, across machines:
 
-* the record is the file cache's encrypted envelope (``seal``/``unseal``),
-  under a key named by the identity's hash, expiring with its token;
+* the record is the file cache's encrypted envelope, under the file cache's
+  record name (both from ``CacheIdentity``), expiring with its token;
 * the lock is a Redis key set with ``SET NX PX`` to a random owner value,
   deleted only by its owner (compare-and-delete in one Lua script), and
   expiring on its own if its holder dies. It lives longer than the worst case
-  of the token requests made under it, so it never expires under a live holder.
+  of what its holder does under it (the token requests, the revocation of a
+  token it could not store, its Redis commands), so it never expires under a
+  live holder.
 
 Faults fail closed: an unreachable Redis, a refused password or a timeout
 raises TelenorCacheError naming Redis and the URL without its password; no
@@ -27,25 +29,20 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import random
 import secrets
-import time
 import typing as t
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ._cache import cache_key, seal, unseal
+from ._cache import CacheIdentity, poll_for_lock
 from ._errors import TelenorCacheError, TelenorConfigError
 from ._token import TokenRecord
 
 SCHEMES = ("redis", "rediss", "unix")
 KEY_PREFIX = "telenor_oauth:"
-# The client's worst case per request sequence is (retries + 1) attempts of
-# a connect and a read timeout each, and a Retry-After of up to 30 s
-# (_client.RETRY_AFTER_CAP) before each retry; a refresh refused falls back
-# to a second sequence. The margin covers the Redis round trips around it.
-RETRY_AFTER_CAP = 30.0
+# Tries of one Redis command: one retry mends a pooled connection that Redis
+# closed; no more, so that an unreachable Redis fails fast and clearly.
+REDIS_TRIES = 2
 LOCK_MARGIN = 5.0
-POLL_FIRST = 0.005
 POLL_MAX = 0.25
 
 # Deletes the lock only if it still holds our owner value, atomically: a
@@ -61,9 +58,34 @@ _POOLS: dict[tuple, t.Any] = {}
 
 
 def lock_ttl(*, timeout: float, retries: int) -> float:
-    """Seconds the lock lives: longer than every request that may be made while it is held."""
-    one_sequence = (retries + 1) * 2 * timeout + retries * RETRY_AFTER_CAP
-    return 2 * one_sequence + LOCK_MARGIN
+    """Seconds the lock lives: longer than everything its holder may do while it holds it.
+
+    The worst case under the lock is ``_service.obtain_token`` when the store
+    fails (revoke_token does less: 3 Redis commands, 1 request sequence):
+
+    * 3 Redis commands: the read again (GET), the probe (check_writable), the
+      store (SET). Each makes up to REDIS_TRIES tries of a connect and a read,
+      ``timeout`` each.
+    * 3 HTTP request sequences, all with the same timeout and retries: a
+      refresh that is refused, the token request it falls back to, and, when
+      the store fails, the revocation of the new token (logout).
+      A sequence is (retries + 1) attempts of at most a connect and a read
+      timeout each (the attempt deadline usually ends one after one timeout),
+      and before each retry a wait of at most the larger of the Retry-After cap
+      and the backoff cap.
+
+    With the defaults, timeout=10 and retries=3: a sequence is 4*2*10 + 3*30 =
+    170 s, Redis 3*2*2*10 = 120 s, so 3*170 + 120 + 5 = 635 s. (Before the
+    revocation was counted it was 2*170 + 5 = 345 s: a holder whose store
+    failed could outlive its lock while it revoked.)
+    """
+    # Imported here: only a miss takes the lock, and a miss loads the client anyway.
+    from ._client import RETRY_AFTER_CAP, RETRY_MAX_DELAY  # pylint: disable=import-outside-toplevel
+
+    attempt = 2 * timeout
+    one_sequence = (retries + 1) * attempt + retries * max(RETRY_AFTER_CAP, RETRY_MAX_DELAY)
+    redis_commands = 3 * REDIS_TRIES * 2 * timeout
+    return 3 * one_sequence + redis_commands + LOCK_MARGIN
 
 
 def _userinfo(url: str) -> tuple[str, str, str] | None:
@@ -206,9 +228,7 @@ def _client(url: str, *, ca_path: str | None, timeout: float) -> t.Any:
         options: dict[str, t.Any] = {
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
-            # One retry mends a pooled connection that Redis closed; no more,
-            # so that an unreachable Redis fails fast and clearly.
-            "retry": Retry(NoBackoff(), 1),
+            "retry": Retry(NoBackoff(), REDIS_TRIES - 1),
         }
         options.update(_no_client_setinfo())
         if url.startswith("rediss://") and ca_path:
@@ -221,34 +241,22 @@ def _client(url: str, *, ca_path: str | None, timeout: float) -> t.Any:
 class RedisTokenCache:
     """The cache entry of one identity, in Redis."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        ca_path: str | None,
-        api_url: str,
-        client_id: str,
-        scope: str | None,
-        client_secret: str,
-        timeout: float,
-        retries: int,
-        grant_type: str = "client_credentials",
-        username: str | None = None,
-        password: str | None = None,
-    ) -> None:
+    def __init__(self, url: str, identity: CacheIdentity, *, ca_path: str | None, timeout: float, retries: int) -> None:
         self._url = url
         self._ca_path = ca_path
         self._timeout = timeout
-        self._secret = client_secret
-        self._password = password
+        self._retries = retries
+        self.identity = identity
         self.shown_url = redacted_url(url)
-        self.key = cache_key(api_url=api_url, client_id=client_id, scope=scope, client_secret=client_secret,
-                             grant_type=grant_type, username=username, password=password)
+        self.key = identity.key
         self.record_key = f"{KEY_PREFIX}{self.key}:token"
         self.lock_key = f"{KEY_PREFIX}{self.key}:lock"
-        self.lock_ttl = lock_ttl(timeout=timeout, retries=retries)
         # The file cache's fallback warnings; Redis never falls back (it fails closed).
         self.warnings: list[str] = []
+
+    @property
+    def lock_ttl(self) -> float:
+        return lock_ttl(timeout=self._timeout, retries=self._retries)
 
     def __repr__(self) -> str:
         return f"RedisTokenCache({self.shown_url!r}, {self.record_key!r})"
@@ -268,6 +276,12 @@ class RedisTokenCache:
         redis = _redis()
         if isinstance(exc, redis.exceptions.AuthenticationError) or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
             what = "refused the password (check the user and password in cache_url)"
+        elif "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+            # redis-py reports it as a ConnectionError; "cannot be reached" would send the operator the wrong way.
+            what = (
+                "presented a TLS certificate that could not be verified (check cache_ca_path,"
+                " env TELENOR_TOKEN_CACHE_CA_PATH: the CA that signed the Redis server's certificate)"
+            )
         elif isinstance(exc, redis.exceptions.TimeoutError):
             what = f"did not answer within {self._timeout:g} s (option timeout)"
         elif isinstance(exc, redis.exceptions.ConnectionError):
@@ -293,7 +307,7 @@ class RedisTokenCache:
             blob = self._client().get(self.record_key)
         if blob is None:
             return None
-        return unseal(blob, secret=self._secret, key=self.key, password=self._password)
+        return self.identity.unseal(blob, key=self.key)
 
     @contextlib.contextmanager
     def locked(self, timeout: float | None = None) -> t.Iterator[None]:
@@ -313,21 +327,17 @@ class RedisTokenCache:
                 client.eval(_RELEASE_SCRIPT, 1, self.lock_key, owner)
 
     def _acquire(self, client: t.Any, owner: str, wait: float) -> None:
-        deadline = time.monotonic() + wait
-        delay = POLL_FIRST
         ttl_ms = int(math.ceil(self.lock_ttl * 1000))
-        while True:
+
+        def try_lock() -> bool:
             with self._redis_errors("taking the token lock"):
-                if client.set(self.lock_key, owner, nx=True, px=ttl_ms):
-                    return
-            if time.monotonic() >= deadline:
-                raise TelenorCacheError(
-                    f"Timed out after {int(wait)} s waiting for the token lock in the Redis token cache at"
-                    f" {self.shown_url}; another process holds it"
-                )
-            # Jittered, so that many waiters do not poll Redis in step.
-            time.sleep(delay * (0.5 + random.random() / 2))  # nosec B311 - not for security
-            delay = min(delay * 2, POLL_MAX)
+                return bool(client.set(self.lock_key, owner, nx=True, px=ttl_ms))
+
+        if not poll_for_lock(try_lock, wait=wait, max_delay=POLL_MAX):
+            raise TelenorCacheError(
+                f"Timed out after {int(wait)} s waiting for the token lock in the Redis token cache at"
+                f" {self.shown_url}; another process holds it"
+            )
 
     def check_writable(self) -> None:
         """Write a short-lived probe key; call under the lock.
@@ -347,7 +357,7 @@ class RedisTokenCache:
         if seconds <= 0:
             self.delete()
             return
-        blob = seal(record, secret=self._secret, key=self.key, password=self._password)
+        blob = self.identity.seal(record, key=self.key)
         with self._redis_errors("storing the token"):
             self._client().set(self.record_key, blob, ex=seconds)
 

@@ -3,7 +3,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A real redis-server on 127.0.0.1 (a free port and a unix socket) with a password, for the tests and the benchmark.
 
-Needs Debian's redis-server (scripts/test.sh installs it) and the redis Python library.
+With ``tls=True`` it also listens for TLS (``tls-port``) with a server
+certificate for 127.0.0.1 signed by a CA made for the test, and a second CA
+that signed nothing, to stand for a wrong ``cache_ca_path``.
+
+Needs Debian's redis-server (scripts/test.sh installs it; Debian builds it with
+TLS), the redis Python library, and cryptography for the certificates.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+
+from tests.emulator.telenor_emulator import write_tls_files
 
 import redis
 
@@ -31,10 +38,13 @@ def _free_port() -> int:
 class RedisServer:
     """One redis-server process, which a test may kill and the fixture starts again."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, tls: bool = False) -> None:
         self.workdir = workdir
         self.socket_path = workdir / "redis.sock"
         self.port = 0
+        self.tls = tls
+        self.tls_port = 0
+        self.tls_files = None
         self.process: subprocess.Popen | None = None
 
     @property
@@ -42,11 +52,39 @@ class RedisServer:
         return f"redis://:{REDIS_PASSWORD}@127.0.0.1:{self.port}/0"
 
     @property
+    def ca_path(self) -> Path:
+        return self.tls_files.ca
+
+    @property
+    def wrong_ca_path(self) -> Path:
+        """A CA of its own, which did not sign this server's certificate."""
+        return self.workdir / "wrong-ca" / "ca.pem"
+
+    @property
+    def tls_url(self) -> str:
+        return f"rediss://:{REDIS_PASSWORD}@127.0.0.1:{self.tls_port}/0"
+
+    @property
     def unix_url(self) -> str:
         return f"unix://:{REDIS_PASSWORD}@{self.socket_path}?db=0"
 
     def client(self):
         return redis.Redis(host="127.0.0.1", port=self.port, password=REDIS_PASSWORD, socket_timeout=5)
+
+    def _tls_config(self) -> str:
+        if not self.tls:
+            return ""
+        if self.tls_files is None:
+            # The emulator's throw-away CA and certificate for 127.0.0.1, made anew for this server.
+            self.tls_files = write_tls_files(self.workdir / "tls")
+            write_tls_files(self.wrong_ca_path.parent)
+        self.tls_port = _free_port()
+        # tls-auth-clients no: the client proves itself with the password, as cache_url does.
+        return (
+            f"tls-port {self.tls_port}\ntls-cert-file {self.tls_files.cert}\n"
+            f"tls-key-file {self.tls_files.key}\ntls-ca-cert-file {self.tls_files.ca}\n"
+            "tls-auth-clients no\n"
+        )
 
     def start(self) -> RedisServer:
         self.port = _free_port()
@@ -57,7 +95,7 @@ class RedisServer:
             f"bind 127.0.0.1\nport {self.port}\nrequirepass {REDIS_PASSWORD}\n"
             f"unixsocket {self.socket_path}\nunixsocketperm 700\n"
             f"dir {self.workdir}\nsave \"\"\nappendonly no\ndaemonize no\nprotected-mode yes\n"
-            f"logfile {self.workdir / 'redis.log'}\n"
+            f"logfile {self.workdir / 'redis.log'}\n" + self._tls_config()
         )
         self.process = subprocess.Popen([shutil.which("redis-server") or "redis-server", str(config)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -30,3 +30,22 @@ def redis_server(redis_session):
         redis_session.start()
     redis_session.client().flushall()
     yield redis_session
+
+
+@pytest.fixture(scope="session")
+def redis_tls_session(tmp_path_factory):
+    """A second redis-server that also listens for TLS, with a CA made for the test."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (Debian package redis-server; scripts/test.sh installs it)")
+    server = RedisServer(tmp_path_factory.mktemp("redis-tls"), tls=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_tls_server(redis_tls_session):
+    """The TLS Redis, running and empty."""
+    if not redis_tls_session.running():
+        redis_tls_session.start()
+    redis_tls_session.client().flushall()
+    yield redis_tls_session

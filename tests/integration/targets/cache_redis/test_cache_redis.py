@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -22,6 +25,7 @@ FLEET = HERE / "fleet.yml"
 KILL_MID_RUN = HERE / "kill_mid_run.yml"
 MODULE = HERE / "module.yml"
 REVOKE = HERE / "revoke.yml"
+ROLE = HERE / "role.yml"
 WAIT_LIMIT = 120.0  # seconds a test waits for a state it polls for before it gives up
 
 
@@ -56,6 +60,31 @@ def wait_until(condition, what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"gave up waiting for {what}")
         time.sleep(0.05)
+
+
+def kill_process_tree(pid: int) -> None:
+    """SIGKILL a process and all its descendants.
+
+    Not killpg: ansible-core's workers call setsid(), so they are not in
+    ansible-playbook's process group and would live on (and release the lock).
+    The parent is stopped first, so that it forks no worker while the tree is read.
+    """
+    os.kill(pid, signal.SIGSTOP)
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += children.get(current, [])
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
 
 
 def file_caches_used(*controllers: Ansible) -> list[Path]:
@@ -95,6 +124,79 @@ def test_a_unix_socket_url_works(make_controller, emulator, redis_server):
     assert run.rc == 0, run.output
     assert emulator.stats()["token_requests"] == 1
     assert len(list(redis_server.client().scan_iter("telenor_oauth:*:token"))) == 1
+
+
+def test_a_rediss_url_with_its_ca_shares_one_token_across_runs(make_controller, emulator, redis_tls_server):
+    ansible = make_controller(url=redis_tls_server.tls_url)
+    tls = {"TELENOR_TOKEN_CACHE_CA_PATH": str(redis_tls_server.ca_path)}
+    for hosts in (4, 3):
+        run = ansible.run(FLEET, inventory=ansible.inventory(hosts), env=tls, args=("-vvvv",))
+        assert run.rc == 0, run.output
+        assert REDIS_PASSWORD not in run.output
+    assert emulator.stats()["token_requests"] == 1
+    assert emulator.stats()["protected_requests"] == 7
+    assert file_caches_used(ansible) == []
+    assert len(list(redis_tls_server.client().scan_iter("telenor_oauth:*:token"))) == 1
+
+
+def test_a_rediss_url_with_the_wrong_ca_fails_closed_and_names_redis(make_controller, emulator, redis_tls_server):
+    ansible = make_controller(url=redis_tls_server.tls_url)
+    run = ansible.run(FLEET, inventory=ansible.inventory(3), args=("-vvvv",),
+                      env={"TELENOR_TOKEN_CACHE_CA_PATH": str(redis_tls_server.wrong_ca_path)})
+    assert run.rc != 0
+    assert f"The Redis token cache at rediss://:***@127.0.0.1:{redis_tls_server.tls_port}/0" in run.output
+    assert "TLS certificate" in run.output and "cache_ca_path" in run.output
+    assert REDIS_PASSWORD not in run.output
+    assert emulator.stats()["token_requests"] == 0
+    assert file_caches_used(ansible) == []
+
+
+def role_files(base: Path, hosts: int) -> dict[str, tuple[Path, Path]]:
+    """Each host's env and JSON service files, as they were before the role ran."""
+    files = {}
+    for index in range(hosts):
+        directory = base / f"host{index:04d}"
+        directory.mkdir(parents=True)
+        (directory / "app.env").write_text("LOG_LEVEL=debug\n")
+        (directory / "app.json").write_text(json.dumps({"auth": {"user": "svc"}}))
+        files[f"host{index:04d}"] = (directory / "app.env", directory / "app.json")
+    return files
+
+
+def written_tokens(files: dict[str, tuple[Path, Path]]) -> set[str]:
+    tokens = set()
+    for env_file, json_file in files.values():
+        tokens.add(re.search(r"^TELENOR_ACCESS_TOKEN=(\S+)$", env_file.read_text(), re.M).group(1).strip("'\""))
+        tokens.add(json.loads(json_file.read_text())["auth"]["token"])
+    return tokens
+
+
+def test_the_role_with_service_token_cache_url_shares_one_token_between_controllers(
+        make_controller, emulator, redis_server, tmp_path):
+    files = role_files(tmp_path / "hosts", 4)
+    first, second = make_controller("controller1"), make_controller("controller2")
+    for ansible in (first, second):
+        del ansible.env["TELENOR_TOKEN_CACHE_URL"]  # the role's variable alone points at Redis
+    # In a vars file, not on the command line, which -vvvv echoes.
+    vars_file = tmp_path / "vars.json"
+    vars_file.write_text(json.dumps({"it_base": str(tmp_path / "hosts"), "it_cache_url": redis_server.url}))
+    vars_file.chmod(0o600)
+    extra_vars = ("-e", f"@{vars_file}")
+
+    run = first.run(ROLE, inventory=first.inventory(4), args=(*extra_vars, "-vvvv"))
+    assert run.rc == 0, run.output
+    tokens = written_tokens(files)
+    assert len(tokens) == 1
+    assert emulator.is_token_valid(tokens.pop())  # the services got a working token
+    assert emulator.stats()["token_requests"] == 1
+
+    # A second controller: its own HOME and empty file cache, the same Redis.
+    again = second.run(ROLE, inventory=second.inventory(4), args=extra_vars)
+    assert again.rc == 0, again.output
+    assert emulator.stats()["token_requests"] == 1
+    assert len(written_tokens(files)) == 1
+    assert file_caches_used(first, second) == []
+    assert REDIS_PASSWORD not in run.output + again.output
 
 
 def test_redis_holds_no_secret_no_token_and_no_password_in_clear(make_controller, emulator, redis_server):
@@ -166,22 +268,23 @@ def test_redis_killed_in_the_middle_of_a_run_fails_the_rest_without_token_reques
 
 
 def test_a_lock_holder_killed_while_holding_the_lock_frees_it_by_expiry(make_controller, emulator, redis_server):
-    # A short timeout keeps the lock's lifetime short: 2 * (2 * 3 s) + 5 s margin.
-    fast = {"TELENOR_TIMEOUT": "3", "TELENOR_RETRIES": "0"}
+    # A short timeout keeps the lock's lifetime short (_redis_cache.lock_ttl):
+    # 3 request sequences of 2 * 2 s, 3 Redis commands of 2 * 2 * 2 s, 5 s margin: 41 s.
+    fast = {"TELENOR_TIMEOUT": "2", "TELENOR_RETRIES": "0"}
     holder, successor = make_controller("holder"), make_controller("successor")
     emulator.faults(latency=60, latency_next=1)  # the holder's request hangs
     client = redis_server.client()
     proc = subprocess.Popen(holder.command(FLEET, inventory=holder.inventory(2), forks=2),
-                            cwd=holder.workdir, env={**holder.env, **fast}, start_new_session=True,
+                            cwd=holder.workdir, env={**holder.env, **fast},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: emulator.stats()["token_requests"] == 1 or proc.poll() is not None,
                    "the holder's token request")
-        os.killpg(proc.pid, signal.SIGKILL)  # the holder and its forks die with the lock held
+        kill_process_tree(proc.pid)  # the holder and its workers die with the lock held
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_process_tree(proc.pid)
     locks = list(client.scan_iter("telenor_oauth:*:lock"))
     assert len(locks) == 1, "the holder was not killed while it held the lock"
     assert client.pttl(locks[0]) > 0  # it expires on its own

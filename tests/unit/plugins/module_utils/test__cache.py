@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import multiprocessing
 import os
@@ -15,7 +16,7 @@ import time
 
 import pytest
 
-from ansible_collections.telenor.oauth.plugins.module_utils._cache import TokenCache
+from ansible_collections.telenor.oauth.plugins.module_utils._cache import CacheIdentity, TokenCache
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorCacheError
 from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord
 
@@ -42,7 +43,7 @@ def make_record(token: str = TOKEN, *, lifetime: int = 3600, refresh: str | None
 
 def make_cache(cache_dir, **changes) -> TokenCache:
     identity = {**IDENTITY, **changes}
-    return TokenCache(str(cache_dir), **identity)
+    return TokenCache(str(cache_dir), CacheIdentity(**identity))
 
 
 def store(cache: TokenCache, record: TokenRecord) -> None:
@@ -339,3 +340,35 @@ def test_the_lock_of_a_killed_process_is_released(cache_dir):
     assert child.exitcode == -signal.SIGKILL
     with make_cache(cache_dir).locked(timeout=2):
         pass
+
+
+# ----------------------------------------------------------------- record names
+
+
+def _one_point_x_key(identity: dict) -> str:
+    """The 1.x record name, written out: SHA-256 over the identity and a plain SHA-256 of the secret."""
+    digest = hashlib.sha256(identity["client_secret"].encode("utf-8")).hexdigest()
+    material = "\0".join(("telenor.oauth-cache-v1", identity["api_url"], identity["client_id"],
+                          identity["scope"] or "", digest))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
+
+
+def test_the_record_name_differs_for_two_secrets_of_the_same_client():
+    assert CacheIdentity(**IDENTITY).key != CacheIdentity(**{**IDENTITY, "client_secret": "rotated-secret"}).key
+
+
+def test_the_record_name_is_no_plain_sha256_of_the_secret_nor_the_1_x_name():
+    # Anyone who can list the cache could test a guessed secret against a plain
+    # digest; the name is an HMAC keyed by the secret instead. Records under the
+    # 1.x name miss once after the upgrade.
+    name = CacheIdentity(**IDENTITY).key
+    plain = hashlib.sha256(SECRET.encode("utf-8")).hexdigest()
+    assert name not in plain and plain not in name
+    assert name != _one_point_x_key(IDENTITY)
+
+
+def test_the_record_file_is_named_by_the_identity(cache_dir):
+    cache = make_cache(cache_dir)
+    store(cache, make_record())
+    names = [path.name for path in cache_dir.iterdir() if path.suffix == ".token"]
+    assert names == [f"{CacheIdentity(**IDENTITY).key}.token"]

@@ -12,8 +12,8 @@ import pytest
 
 fakeredis = pytest.importorskip("fakeredis")
 
-from ansible_collections.telenor.oauth.plugins.module_utils import _redis_cache  # noqa: E402
-from ansible_collections.telenor.oauth.plugins.module_utils._cache import TokenCache, cache_key, unseal  # noqa: E402
+from ansible_collections.telenor.oauth.plugins.module_utils import _client, _redis_cache  # noqa: E402
+from ansible_collections.telenor.oauth.plugins.module_utils._cache import CacheIdentity, TokenCache, unseal  # noqa: E402
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import (  # noqa: E402
     TelenorCacheError,
     TelenorConfigError,
@@ -23,6 +23,7 @@ from ansible_collections.telenor.oauth.plugins.module_utils._options import (  #
     settings_from_options,
 )
 from ansible_collections.telenor.oauth.plugins.module_utils._redis_cache import (  # noqa: E402
+    REDIS_TRIES,
     RedisTokenCache,
     lock_ttl,
     normalize_cache_url,
@@ -65,7 +66,7 @@ def peek(server):
 
 
 def make_cache(url: str = URL, *, timeout: float = 1, retries: int = 0, **changes) -> RedisTokenCache:
-    return RedisTokenCache(url, ca_path=None, timeout=timeout, retries=retries, **{**IDENTITY, **changes})
+    return RedisTokenCache(url, CacheIdentity(**{**IDENTITY, **changes}), ca_path=None, timeout=timeout, retries=retries)
 
 
 @pytest.fixture
@@ -168,12 +169,13 @@ def test_a_stored_record_loads_back_in_another_process_sharing_the_url(server):
     assert make_cache().load() == record
 
 
-def test_redis_holds_only_hashed_key_names_and_the_encrypted_envelope(server, peek):
+def test_redis_names_a_record_as_the_file_cache_does_and_holds_only_the_encrypted_envelope(server, peek, tmp_path):
     cache = make_cache()
     with cache.locked():
         cache.store(make_record())
     keys = peek.keys("*")
-    assert keys == [f"telenor_oauth:{cache_key(**IDENTITY)}:token".encode()]
+    file_cache = TokenCache(str(tmp_path), CacheIdentity(**IDENTITY))
+    assert keys == [f"telenor_oauth:{file_cache.key}:token".encode()]  # one identity, one name, both backends
     blob = peek.get(keys[0])
     for clear in (TOKEN, IDENTITY["client_secret"], IDENTITY["client_id"], PASSWORD, "access_token"):
         assert clear.encode() not in blob and clear.encode() not in keys[0]
@@ -242,12 +244,26 @@ def test_only_the_owner_releases_the_lock(server, peek):
 
 
 @pytest.mark.parametrize("timeout, retries", [(10, 3), (1, 0), (0.5, 10), (30, 1)])
-def test_the_lock_outlives_the_worst_case_of_the_requests_made_under_it(timeout, retries):
-    # Per request sequence: each attempt may wait a connect and a read
-    # timeout, and each retry up to 30 s of Retry-After; a refused refresh
-    # falls back to a second sequence.
-    worst = 2 * ((retries + 1) * 2 * timeout + retries * 30)
-    assert lock_ttl(timeout=timeout, retries=retries) > worst
+def test_the_lock_outlives_the_worst_case_of_what_its_holder_does(timeout, retries):
+    # From the client's and the pool's own settings: each HTTP attempt may wait
+    # a connect and a read timeout, each retry the longest wait the client
+    # allows; a refused refresh falls back to a token request, and a token
+    # that cannot be stored is revoked: 3 sequences. Around them, 3 Redis
+    # commands (GET, probe, SET) of REDIS_TRIES tries of a connect and a read.
+    sequence = (retries + 1) * 2 * timeout + retries * max(_client.RETRY_AFTER_CAP, _client.RETRY_MAX_DELAY)
+    redis_commands = 3 * REDIS_TRIES * 2 * timeout
+    assert lock_ttl(timeout=timeout, retries=retries) > 3 * sequence + redis_commands
+
+
+def test_the_default_settings_give_the_documented_lock_lifetime():
+    assert lock_ttl(timeout=10, retries=3) == 635  # the arithmetic in lock_ttl's docstring
+
+
+def test_the_pool_makes_the_redis_tries_the_lock_lifetime_counts():
+    client = _redis_cache._client("redis://127.0.0.1:1/0", ca_path=None, timeout=2.5)
+    kwargs = client.connection_pool.connection_kwargs
+    assert kwargs["retry"].get_retries() + 1 == REDIS_TRIES
+    assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == 2.5
 
 
 # ----------------------------------------------------------------- through the service

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from ansible_collections.telenor.oauth.plugins.module_utils import _api_errors
-from ansible_collections.telenor.oauth.plugins.module_utils._cache import TokenCache, cache_key
+from ansible_collections.telenor.oauth.plugins.module_utils._cache import CacheIdentity, TokenCache, cache_key
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import (
     CLIENT_CREDENTIALS,
     PASSWORD,
@@ -153,12 +153,15 @@ def test_client_credentials_send_no_user(api, make_settings):
 IDENTITY = {"api_url": "https://api.telenor.no", "client_id": CLIENT_ID, "scope": None, "client_secret": CLIENT_SECRET}
 
 
-def test_a_client_credentials_identity_keeps_its_1_0_cache_key():
-    # The 1.0 formula, written out: an upgrade must not orphan cached tokens.
-    digest = hashlib.sha256(CLIENT_SECRET.encode("utf-8")).hexdigest()
-    material = "\0".join(("telenor.oauth-cache-v1", IDENTITY["api_url"], CLIENT_ID, "", digest))
+def test_a_password_grant_key_name_holds_no_plain_hash_of_the_secret_or_the_password():
+    # 1.x named records with SHA-256 digests that anyone could test a guessed
+    # secret or password against; the name is now an HMAC keyed by the secret.
+    alice = {"grant_type": PASSWORD, "username": USERNAME, "password": USER_PASSWORD}
+    name = cache_key(**IDENTITY, **alice)
+    plain = [hashlib.sha256(value.encode("utf-8")).hexdigest() for value in (CLIENT_SECRET, USER_PASSWORD)]
 
-    assert cache_key(**IDENTITY) == hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
+    assert not [digest for digest in plain if name in digest or digest in name]
+    assert cache_key(**IDENTITY, **{**alice, "password": OTHER_PASSWORD}) != name
 
 
 @pytest.mark.parametrize(
@@ -182,14 +185,14 @@ def _record(token: str) -> TokenRecord:
 
 def test_a_system_users_record_opens_only_with_client_secret_and_password(tmp_path):
     user = {"grant_type": PASSWORD, "username": USERNAME, "password": USER_PASSWORD}
-    cache = TokenCache(str(tmp_path), **IDENTITY, **user)
+    cache = TokenCache(str(tmp_path), CacheIdentity(**IDENTITY, **user))
     with cache.locked():
         cache.store(_record("AT-Alice-Hk3"))
     blob = open(cache.path, "rb").read()
 
     assert USER_PASSWORD.encode("utf-8") not in blob and USERNAME.encode("utf-8") not in blob
     assert os.path.basename(cache.path) == cache.key + ".token" and USERNAME not in cache.path
-    assert TokenCache(str(tmp_path), **IDENTITY, **user).load().access_token == "AT-Alice-Hk3"
+    assert TokenCache(str(tmp_path), CacheIdentity(**IDENTITY, **user)).load().access_token == "AT-Alice-Hk3"
     # The same file read with the client secret alone, or with another password, is unreadable.
     from ansible_collections.telenor.oauth.plugins.module_utils._cache import unseal  # pylint: disable=import-outside-toplevel
 
