@@ -343,6 +343,64 @@ def test_bad_200_bodies_are_response_errors_without_the_token(api, delays, body)
     assert_nothing_secret_in(caught.value)
 
 
+REFUSED_200_WITH_A_TOKEN = [
+    pytest.param({"access_token": LEAKED_TOKEN}, id="no-expires_in"),
+    pytest.param({"access_token": LEAKED_TOKEN, "expires_in": 3600, "token_type": "mac"}, id="mac-token"),
+    pytest.param({"access_token": LEAKED_TOKEN, "expires_in": 0}, id="expires_in-0"),
+    pytest.param({"access_token": LEAKED_TOKEN, "expires_in": "soon"}, id="expires_in-text"),
+    pytest.param({"access_token": LEAKED_TOKEN, "expires_in": 3600, "refresh_token": "RT\n1"}, id="bad-refresh_token"),
+]
+
+
+@pytest.mark.parametrize("body", REFUSED_200_WITH_A_TOKEN)
+def test_a_refused_200_that_carries_a_token_revokes_it(api, delays, body):
+    # Review of issue 9: the refused answer had minted a live token, left
+    # behind on the server, one more for every host that tried.
+    api.reply(TOKEN_PATH, 200, body)
+
+    with pytest.raises(TelenorResponseError) as caught:
+        make_client(api.url, delays).request_token()
+
+    (logout,) = api.logout_requests
+    assert logout.method == "GET"
+    assert logout.headers["Authorization"] == f"Bearer {LEAKED_TOKEN}"
+    assert "the token it carried was revoked" in str(caught.value)
+    assert len(api.token_requests) == 1
+    assert_nothing_secret_in(caught.value)
+
+
+def test_a_refused_200_whose_logout_fails_still_raises_the_response_error(api, delays):
+    api.reply(TOKEN_PATH, 200, {"access_token": LEAKED_TOKEN, "token_type": "mac", "expires_in": 60})
+    api.reply(LOGOUT_PATH, 500, "Error code 2 - Internal Server Error")
+
+    with pytest.raises(TelenorResponseError, match="type 'mac'") as caught:
+        make_client(api.url, delays, retries=0).request_token()
+
+    assert "stays valid until it expires" in str(caught.value)
+    assert len(api.logout_requests) == 1
+    assert_nothing_secret_in(caught.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"access_token": "AT-split\r\nX-Evil: 1", "expires_in": 60}, id="crlf-token"),
+        pytest.param({"access_token": "AT-" + "x" * 20000, "expires_in": 60}, id="oversized-token"),
+        pytest.param({"expires_in": 60}, id="no-token"),
+        pytest.param("<html>proxy</html>", id="not-json"),
+    ],
+)
+def test_a_refused_200_without_a_sendable_token_makes_no_logout(api, delays, body):
+    # A token that cannot go in a Bearer header unchanged is never sent anywhere.
+    api.reply(TOKEN_PATH, 200, body)
+
+    with pytest.raises(TelenorResponseError) as caught:
+        make_client(api.url, delays).request_token()
+
+    assert api.logout_requests == []
+    assert "revoked" not in str(caught.value)
+
+
 def test_netrc_entry_for_the_api_host_does_not_replace_our_credentials(api, delays, tmp_path, monkeypatch):
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login portal-user password portal-password\n")
