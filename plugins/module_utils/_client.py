@@ -28,7 +28,7 @@ from ._errors import (
     TelenorResponseError,
     TelenorTransportError,
 )
-from ._api_errors import api_error
+from ._api_errors import api_error, telenor_error_code
 from ._deadline import MAX_RESPONSE_BYTES, AttemptDeadline, read_bounded, watched_adapter
 from ._token import TokenRecord
 from ._token_response import record_from_response, revocable_token
@@ -48,7 +48,8 @@ def _is_retryable(endpoint: str, status: int, body: bytes) -> bool:
         return True
     if status < 500:
         return False
-    return not (status == 500 and api_error(endpoint, status, body).code == 16)
+    # Only the code is needed here; the full error is built once, for the last answer.
+    return not (status == 500 and telenor_error_code(body, endpoint=endpoint, status=status) == 16)
 
 
 def portal_login_look(client_id: str) -> str | None:

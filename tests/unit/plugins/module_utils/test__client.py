@@ -678,6 +678,24 @@ def test_oauth_and_gateway_errors_are_named_with_the_seed_hints(api, delays, bod
     assert_nothing_secret_in(caught.value)
 
 
+def test_retried_error_answers_are_read_for_their_oauth_error_only_once(api, delays, monkeypatch):
+    # Review of issue 9: each retried 500 was fully described (WWW-Authenticate
+    # parsed twice) just to learn whether it was code 16, then the last one twice more.
+    from ansible_collections.telenor.oauth.plugins.module_utils import _api_errors  # pylint: disable=import-outside-toplevel
+
+    reads = []
+    real = _api_errors.oauth_error
+    monkeypatch.setattr(_api_errors, "oauth_error", lambda *args, **kwargs: reads.append(1) or real(*args, **kwargs))
+    for dummy in range(4):
+        api.reply(TOKEN_PATH, 500, "", headers={"WWW-Authenticate": 'Bearer error="temporarily_unavailable"'})
+
+    with pytest.raises(TelenorAPIError, match="OAuth error temporarily_unavailable"):
+        make_client(api.url, delays, retries=3).request_token()
+
+    assert len(api.token_requests) == 4
+    assert len(reads) == 1
+
+
 def test_the_logout_names_an_rfc6750_challenge(api, delays):
     api.reply(LOGOUT_PATH, 400, "", headers={"WWW-Authenticate": 'Bearer error="invalid_request"'})
 
