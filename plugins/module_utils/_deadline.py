@@ -12,6 +12,18 @@ retries=1, while holding the cache lock). Here every socket an attempt opens
 is watched, and shut down when the attempt's time is up; the blocked read then
 fails at once and the caller reports "timed out".
 
+Why a watchdog that shuts sockets down, rather than a socket-level check that
+sets each operation's timeout to the time left: the blocking calls are made by
+code we do not call ourselves (http.client reading the status line and headers
+through a buffered file, urllib3, OpenSSL's handshake on the descriptor), so a
+per-call check would mean wrapping or patching their internals. A shutdown
+from the timer thread wakes whichever of them is blocked. The socket is
+watched from the moment connect returns, before urllib3 wraps it in TLS, so
+one deadline covers connect, TLS handshake and read (CPython also bounds a
+whole handshake by the socket timeout, but then the next read starts afresh).
+Connect itself is bounded by requests' connect timeout, the same ``timeout``;
+a host name with several addresses gets that much per address.
+
 Imported only on a cache miss, with requests.
 """
 

@@ -37,6 +37,7 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
 )
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.hostile_server import (
     HostileServer,
+    TrickledTLSHandshakeServer,
     endless_body,
     http_answer,
 )
@@ -600,6 +601,25 @@ def test_a_trickling_server_is_cut_off_at_the_timeout_and_said_to_time_out(delay
     assert "gave up after 2 attempts" in str(caught.value)
     assert server.completed == [False, False]  # the client hung up before the answer was complete
     assert all(sent < len(answer) for sent in server.sent)
+
+
+def test_a_tls_handshake_trickled_byte_by_byte_is_cut_off_at_the_timeout(certificate, delays):
+    # Review of issue 9 (item 8): the attempt's deadline must hold from connect
+    # through the TLS handshake, not only for the HTTP read. The server's
+    # handshake answer (about 750 bytes) at one byte every 0.5 s would take
+    # minutes per attempt if only each read were bounded.
+    with TrickledTLSHandshakeServer(certificate, pause=0.5) as server:
+        with pytest.raises(TelenorTransportError) as caught:
+            make_client(server.url, delays, timeout=1, retries=1, ca_path=certificate[0]).request_token()
+        _wait_for(lambda: len(server.completed) == 2)
+
+    # The attempt's own deadline ended it, and says so.
+    assert "timed out: no complete answer within 1 s" in str(caught.value)
+    assert "TLS certificate verification failed" not in str(caught.value)
+    assert "gave up after 2 attempts" in str(caught.value)
+    assert server.completed == [False, False]  # the client hung up in the middle of each handshake
+    assert all(sent < flight for sent, flight in zip(server.sent, server.flight))
+    assert delays and len(delays) == 1  # retried once, as for any timeout
 
 
 def test_a_huge_token_answer_is_refused_after_64_kib(delays):
