@@ -153,3 +153,35 @@ class TrickledTLSHandshakeServer(HostileServer):
                 pass
         self.sent.append(sent)
         self.completed.append(completed)
+
+
+class UnreachableListener:
+    """A loopback address that never completes a TCP handshake, as a firewalled host does:
+    a listener whose one-place accept queue is kept full, so that the kernel drops every
+    further SYN and a client's connect waits until its own timeout."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0)
+        self._fillers: list[socket.socket] = []
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._listener.getsockname()
+
+    def __enter__(self) -> UnreachableListener:
+        for dummy in range(4):  # more than the queue holds, whatever the kernel rounds it to
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            try:
+                filler.connect(self.address)
+            except BlockingIOError:
+                pass
+            self._fillers.append(filler)
+        return self
+
+    def __exit__(self, *exc_info: t.Any) -> None:
+        for filler in self._fillers:
+            filler.close()
+        self._listener.close()

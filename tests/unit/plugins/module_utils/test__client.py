@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 import time
 import traceback
 import tracemalloc
@@ -38,6 +39,7 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.hostile_server import (
     HostileServer,
     TrickledTLSHandshakeServer,
+    UnreachableListener,
     endless_body,
     http_answer,
 )
@@ -620,6 +622,28 @@ def test_a_tls_handshake_trickled_byte_by_byte_is_cut_off_at_the_timeout(certifi
     assert server.completed == [False, False]  # the client hung up in the middle of each handshake
     assert all(sent < flight for sent, flight in zip(server.sent, server.flight))
     assert delays and len(delays) == 1  # retried once, as for any timeout
+
+
+def test_no_connection_is_started_after_the_attempts_deadline(delays, monkeypatch):
+    # Review of issue 9 (item 8): urllib3 gives each address of a host name the
+    # whole connect timeout, so with every address unreachable an attempt took
+    # one timeout per address. Here the name has two: the first never answers,
+    # so the attempt's second is over before the second address may be tried.
+    real_getaddrinfo = socket.getaddrinfo
+    with UnreachableListener() as unreachable, HostileServer(http_answer("200 OK", token_body("AT-late"))) as second:
+        reachable = ("127.0.0.1", int(second.url.rpartition(":")[2]))
+
+        def two_addresses(host, port, *args, **kwargs):
+            if host != "localhost":
+                return real_getaddrinfo(host, port, *args, **kwargs)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", address) for address in (unreachable.address, reachable)]
+
+        monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+        with pytest.raises(TelenorTransportError) as caught:
+            make_client("http://localhost:8080", delays, timeout=1, retries=0).request_token()
+
+    assert "timed out" in str(caught.value)
+    assert second.connections == 0  # the second address was never tried after the deadline
 
 
 def test_a_huge_token_answer_is_refused_after_64_kib(delays):
