@@ -28,10 +28,10 @@ from ._errors import (
     TelenorResponseError,
     TelenorTransportError,
 )
-from ._api_errors import api_error
+from ._api_errors import api_error, telenor_error_code
 from ._deadline import MAX_RESPONSE_BYTES, AttemptDeadline, read_bounded, watched_adapter
 from ._token import TokenRecord
-from ._token_response import record_from_response
+from ._token_response import record_from_response, revocable_token
 
 TOKEN_PATH = "/oauth/v2/token"
 LOGOUT_PATH = "/oauth/v2/logout"
@@ -48,7 +48,8 @@ def _is_retryable(endpoint: str, status: int, body: bytes) -> bool:
         return True
     if status < 500:
         return False
-    return not (status == 500 and api_error(endpoint, status, body).code == 16)
+    # Only the code is needed here; the full error is built once, for the last answer.
+    return not (status == 500 and telenor_error_code(body, endpoint=endpoint, status=status) == 16)
 
 
 def portal_login_look(client_id: str) -> str | None:
@@ -353,7 +354,20 @@ class TelenorClient:
                 )
                 error.oauth_error = oauth_name
             raise error
-        return record_from_response(body, requested_at=requested_at, requested_scope=scope)
+        try:
+            return record_from_response(body, requested_at=requested_at, requested_scope=scope)
+        except TelenorResponseError as exc:
+            # A 200 we refuse may still have minted a live token: revoke it, or
+            # every host that retries leaves one more behind. The error never
+            # names the token.
+            token = revocable_token(body)
+            if token is None:
+                raise
+            outcome = (
+                "the token it carried was revoked" if self.revoke_quietly(token)
+                else "revoking the token it carried failed too, so it stays valid until it expires"
+            )
+            raise TelenorResponseError(f"{exc.message}; {outcome}") from None
 
     def revoke(self, access_token: str) -> bool:
         """Revoke a token. True when revoked now, False when it was already invalid."""
@@ -373,3 +387,12 @@ class TelenorClient:
         if status == 401 and error.code == 2:
             return False
         raise error
+
+    def revoke_quietly(self, access_token: str) -> bool:
+        """Best effort, for a token nobody will keep: True when it is no longer live
+        (revoked now, or already invalid), False when the logout failed."""
+        try:
+            self.revoke(access_token)
+        except Exception:  # pylint: disable=broad-exception-caught  # the caller's own error is the one to report
+            return False
+        return True

@@ -102,10 +102,9 @@ def _store_or_revoke(settings: Settings, cache, record: TokenRecord) -> None:
     try:
         cache.store(record)
     except Exception as exc:
-        try:
-            settings.client().revoke(record.access_token)
+        if settings.client().revoke_quietly(record.access_token):
             outcome = "the new token was revoked"
-        except Exception:  # pylint: disable=broad-exception-caught  # the store failure is the error to report
+        else:
             outcome = "revoking the new token failed too, so it stays valid until it expires"
         why = exc.message if isinstance(exc, TelenorOAuthError) else type(exc).__name__
         raise TelenorCacheError(f"{why}; {outcome}") from None

@@ -75,27 +75,54 @@ def _lifetime(value: t.Any) -> int:
     return int(min(value, MAX_LIFETIME))
 
 
+_MAX_TOKEN_LENGTH = 16384
+_NOT_JSON = object()
+
+
+def _decoded_json(body: bytes | str) -> t.Any:
+    """The decoded JSON of a 200 body, or _NOT_JSON."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _is_sendable_token(token: t.Any) -> bool:
+    """Whether ``token`` is a b64token that can go in an Authorization header unchanged."""
+    return isinstance(token, str) and len(token) <= _MAX_TOKEN_LENGTH and _B64TOKEN.fullmatch(token) is not None
+
+
+def revocable_token(body: bytes | str) -> str | None:
+    """The access token a refused 200 answer carried, if it can be sent back to revoke it.
+
+    A token with characters a Bearer header cannot carry (CR, LF, ...) is
+    never sent anywhere: None.
+    """
+    data = _decoded_json(body)
+    token = data.get("access_token") if isinstance(data, dict) else None
+    return token if _is_sendable_token(token) else None
+
+
 def record_from_response(body: bytes | str, *, requested_at: float, requested_scope: str | None) -> TokenRecord:
     """Parse a 200 token response into a record, or raise TelenorResponseError.
 
     ``requested_at`` is the time the request was sent, so that the expiry we
     compute errs on the early side.
     """
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="replace")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
+    data = _decoded_json(body)
+    if data is _NOT_JSON:
         raise TelenorResponseError(
             "The Telenor token endpoint answered 200 with a body that is not JSON"
             " (an HTML page from a proxy or portal, or a truncated response?)"
-        ) from None
+        )
     if not isinstance(data, dict):
         raise TelenorResponseError("The Telenor token endpoint answered 200 with JSON that is not an object")
     token = data.get("access_token")
     if not isinstance(token, str) or not token.strip():
         raise TelenorResponseError("The Telenor token endpoint answered 200 without an 'access_token'")
-    if len(token) > 16384 or not _B64TOKEN.fullmatch(token):
+    if not _is_sendable_token(token):
         # Never quote it: it may be meant to inject a header line.
         raise TelenorResponseError(
             "The Telenor token endpoint answered 200 with an invalid 'access_token': it has characters"

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """Hostile HTTP servers on 127.0.0.1 for the client's tests: raw sockets, so that they can
-trickle an answer byte by byte or send more than any client should read.
+trickle an answer (or a TLS handshake) byte by byte or send more than any client should read.
 
 Each records how much it managed to send before the client hung up, so a test can tell
 that the client stopped reading, without timing anything.
@@ -12,6 +12,7 @@ that the client stopped reading, without timing anything.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 import typing as t
@@ -100,3 +101,87 @@ def endless_body(status: str, total: int, chunk: int = 65536) -> t.Callable[[], 
             left -= size
 
     return pieces
+
+
+class TrickledTLSHandshakeServer(HostileServer):
+    """An HTTPS server whose TLS handshake answer (ServerHello, certificate, ...) goes out
+    one byte every ``pause`` seconds, so that no single read by the client ever times out.
+
+    ``certificate`` is (certificate file, key file). ``sent`` and ``completed`` count the
+    handshake bytes, ``flight`` records how many there were to send on each connection.
+    """
+
+    def __init__(self, certificate: tuple[str, str], *, pause: float) -> None:
+        super().__init__(b"", pause=pause)
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(*certificate)
+        self.flight: list[int] = []
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def _handshake_answer(self, client_hello: bytes) -> bytes:
+        # The TLS engine runs on memory buffers, so that its answer can be
+        # trickled instead of written to the socket at once.
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        engine = self._context.wrap_bio(incoming, outgoing, server_side=True)
+        incoming.write(client_hello)
+        try:
+            engine.do_handshake()
+        except ssl.SSLWantReadError:
+            pass  # waiting for the client's next flight, which a trickled answer never lets it send
+        return outgoing.read()
+
+    def _answer_one(self, connection: socket.socket) -> None:
+        sent = 0
+        completed = False
+        with connection:
+            connection.settimeout(5)
+            try:
+                answer = self._handshake_answer(connection.recv(65536))
+                self.flight.append(len(answer))
+                for index in range(len(answer)):
+                    if self._stop.is_set():
+                        break
+                    connection.sendall(answer[index:index + 1])
+                    sent += 1
+                    time.sleep(self._pause)
+                else:
+                    completed = True
+            except (OSError, ssl.SSLError):
+                pass
+        self.sent.append(sent)
+        self.completed.append(completed)
+
+
+class UnreachableListener:
+    """A loopback address that never completes a TCP handshake, as a firewalled host does:
+    a listener whose one-place accept queue is kept full, so that the kernel drops every
+    further SYN and a client's connect waits until its own timeout."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0)
+        self._fillers: list[socket.socket] = []
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._listener.getsockname()
+
+    def __enter__(self) -> UnreachableListener:
+        for dummy in range(4):  # more than the queue holds, whatever the kernel rounds it to
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            try:
+                filler.connect(self.address)
+            except BlockingIOError:
+                pass
+            self._fillers.append(filler)
+        return self
+
+    def __exit__(self, *exc_info: t.Any) -> None:
+        for filler in self._fillers:
+            filler.close()
+        self._listener.close()

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 import time
 import traceback
 import tracemalloc
@@ -37,6 +38,8 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
 )
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.hostile_server import (
     HostileServer,
+    TrickledTLSHandshakeServer,
+    UnreachableListener,
     endless_body,
     http_answer,
 )
@@ -343,6 +346,64 @@ def test_bad_200_bodies_are_response_errors_without_the_token(api, delays, body)
     assert_nothing_secret_in(caught.value)
 
 
+REFUSED_200_WITH_A_TOKEN = [
+    pytest.param({"access_token": LEAKED_TOKEN}, id="no-expires_in"),
+    pytest.param({"access_token": LEAKED_TOKEN, "expires_in": 3600, "token_type": "mac"}, id="mac-token"),
+    pytest.param({"access_token": LEAKED_TOKEN, "expires_in": 0}, id="expires_in-0"),
+    pytest.param({"access_token": LEAKED_TOKEN, "expires_in": "soon"}, id="expires_in-text"),
+    pytest.param({"access_token": LEAKED_TOKEN, "expires_in": 3600, "refresh_token": "RT\n1"}, id="bad-refresh_token"),
+]
+
+
+@pytest.mark.parametrize("body", REFUSED_200_WITH_A_TOKEN)
+def test_a_refused_200_that_carries_a_token_revokes_it(api, delays, body):
+    # Review of issue 9: the refused answer had minted a live token, left
+    # behind on the server, one more for every host that tried.
+    api.reply(TOKEN_PATH, 200, body)
+
+    with pytest.raises(TelenorResponseError) as caught:
+        make_client(api.url, delays).request_token()
+
+    (logout,) = api.logout_requests
+    assert logout.method == "GET"
+    assert logout.headers["Authorization"] == f"Bearer {LEAKED_TOKEN}"
+    assert "the token it carried was revoked" in str(caught.value)
+    assert len(api.token_requests) == 1
+    assert_nothing_secret_in(caught.value)
+
+
+def test_a_refused_200_whose_logout_fails_still_raises_the_response_error(api, delays):
+    api.reply(TOKEN_PATH, 200, {"access_token": LEAKED_TOKEN, "token_type": "mac", "expires_in": 60})
+    api.reply(LOGOUT_PATH, 500, "Error code 2 - Internal Server Error")
+
+    with pytest.raises(TelenorResponseError, match="type 'mac'") as caught:
+        make_client(api.url, delays, retries=0).request_token()
+
+    assert "stays valid until it expires" in str(caught.value)
+    assert len(api.logout_requests) == 1
+    assert_nothing_secret_in(caught.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"access_token": "AT-split\r\nX-Evil: 1", "expires_in": 60}, id="crlf-token"),
+        pytest.param({"access_token": "AT-" + "x" * 20000, "expires_in": 60}, id="oversized-token"),
+        pytest.param({"expires_in": 60}, id="no-token"),
+        pytest.param("<html>proxy</html>", id="not-json"),
+    ],
+)
+def test_a_refused_200_without_a_sendable_token_makes_no_logout(api, delays, body):
+    # A token that cannot go in a Bearer header unchanged is never sent anywhere.
+    api.reply(TOKEN_PATH, 200, body)
+
+    with pytest.raises(TelenorResponseError) as caught:
+        make_client(api.url, delays).request_token()
+
+    assert api.logout_requests == []
+    assert "revoked" not in str(caught.value)
+
+
 def test_netrc_entry_for_the_api_host_does_not_replace_our_credentials(api, delays, tmp_path, monkeypatch):
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login portal-user password portal-password\n")
@@ -544,6 +605,47 @@ def test_a_trickling_server_is_cut_off_at_the_timeout_and_said_to_time_out(delay
     assert all(sent < len(answer) for sent in server.sent)
 
 
+def test_a_tls_handshake_trickled_byte_by_byte_is_cut_off_at_the_timeout(certificate, delays):
+    # Review of issue 9 (item 8): the attempt's deadline must hold from connect
+    # through the TLS handshake, not only for the HTTP read. The server's
+    # handshake answer (about 750 bytes) at one byte every 0.5 s would take
+    # minutes per attempt if only each read were bounded.
+    with TrickledTLSHandshakeServer(certificate, pause=0.5) as server:
+        with pytest.raises(TelenorTransportError) as caught:
+            make_client(server.url, delays, timeout=1, retries=1, ca_path=certificate[0]).request_token()
+        _wait_for(lambda: len(server.completed) == 2)
+
+    # The attempt's own deadline ended it, and says so.
+    assert "timed out: no complete answer within 1 s" in str(caught.value)
+    assert "TLS certificate verification failed" not in str(caught.value)
+    assert "gave up after 2 attempts" in str(caught.value)
+    assert server.completed == [False, False]  # the client hung up in the middle of each handshake
+    assert all(sent < flight for sent, flight in zip(server.sent, server.flight))
+    assert delays and len(delays) == 1  # retried once, as for any timeout
+
+
+def test_no_connection_is_started_after_the_attempts_deadline(delays, monkeypatch):
+    # Review of issue 9 (item 8): urllib3 gives each address of a host name the
+    # whole connect timeout, so with every address unreachable an attempt took
+    # one timeout per address. Here the name has two: the first never answers,
+    # so the attempt's second is over before the second address may be tried.
+    real_getaddrinfo = socket.getaddrinfo
+    with UnreachableListener() as unreachable, HostileServer(http_answer("200 OK", token_body("AT-late"))) as second:
+        reachable = ("127.0.0.1", int(second.url.rpartition(":")[2]))
+
+        def two_addresses(host, port, *args, **kwargs):
+            if host != "localhost":
+                return real_getaddrinfo(host, port, *args, **kwargs)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", address) for address in (unreachable.address, reachable)]
+
+        monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+        with pytest.raises(TelenorTransportError) as caught:
+            make_client("http://localhost:8080", delays, timeout=1, retries=0).request_token()
+
+    assert "timed out" in str(caught.value)
+    assert second.connections == 0  # the second address was never tried after the deadline
+
+
 def test_a_huge_token_answer_is_refused_after_64_kib(delays):
     # Issue 9: a 200 MB answer took 449 MB of memory.
     total = 50 * 1024 * 1024
@@ -618,6 +720,24 @@ def test_oauth_and_gateway_errors_are_named_with_the_seed_hints(api, delays, bod
     assert not missing, str(caught.value)
     assert "no Telenor error code" not in str(caught.value)
     assert_nothing_secret_in(caught.value)
+
+
+def test_retried_error_answers_are_read_for_their_oauth_error_only_once(api, delays, monkeypatch):
+    # Review of issue 9: each retried 500 was fully described (WWW-Authenticate
+    # parsed twice) just to learn whether it was code 16, then the last one twice more.
+    from ansible_collections.telenor.oauth.plugins.module_utils import _api_errors  # pylint: disable=import-outside-toplevel
+
+    reads = []
+    real = _api_errors.oauth_error
+    monkeypatch.setattr(_api_errors, "oauth_error", lambda *args, **kwargs: reads.append(1) or real(*args, **kwargs))
+    for dummy in range(4):
+        api.reply(TOKEN_PATH, 500, "", headers={"WWW-Authenticate": 'Bearer error="temporarily_unavailable"'})
+
+    with pytest.raises(TelenorAPIError, match="OAuth error temporarily_unavailable"):
+        make_client(api.url, delays, retries=3).request_token()
+
+    assert len(api.token_requests) == 4
+    assert len(reads) == 1
 
 
 def test_the_logout_names_an_rfc6750_challenge(api, delays):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 
 import pytest
@@ -167,6 +168,71 @@ def test_error_code_parsing_is_linear_on_long_whitespace():
     worker.join(timeout=20)  # generous: the quadratic form needs minutes, the linear one milliseconds
 
     assert finished == [[], [], []]
+
+
+@pytest.mark.parametrize(
+    ("challenge", "error"),
+    [
+        # Review of issue 9: the auth-param regex retried a name from every
+        # letter of a long word: 0.2-0.5 s on a 4 KiB header, parsed twice per
+        # error; quadratic, so hours on these 256 KiB ones.
+        pytest.param("Bearer " + "a" * 262144 + ' error="invalid_token"', "invalid_token", id="one-long-word"),
+        pytest.param('Bearer realm="' + "b" * 262144, None, id="unclosed-quote"),
+        pytest.param("Bearer " + "a_ = " * 50000 + 'error="invalid_client"', "invalid_client", id="names-without-values"),
+    ],
+)
+def test_challenge_parsing_is_linear_on_hostile_headers(challenge, error):
+    # In a child process: a regex holds the GIL, so a thread could not be
+    # given up on, and the old form would hang the run instead of failing.
+    context = multiprocessing.get_context("fork")
+    results = context.SimpleQueue()
+    child = context.Process(target=lambda: results.put(_api_errors.challenge_params(challenge).get("error")))
+    child.start()
+    child.join(timeout=60)  # generous: the quadratic form needs hours, the linear one milliseconds
+    if child.is_alive():
+        child.kill()
+        child.join()
+
+    assert child.exitcode == 0, "the parse did not finish"
+    assert results.get() == error
+
+
+def test_a_challenge_is_read_only_up_to_its_bound():
+    within = 'Bearer error="invalid_token"'
+    beyond = "Bearer " + " " * _api_errors.MAX_CHALLENGE_LENGTH + 'error="invalid_token"'
+
+    assert _api_errors.oauth_error(None, within) == ("invalid_token", None)
+    assert _api_errors.oauth_error(None, beyond) is None
+
+
+def _count_oauth_error_reads(monkeypatch) -> list[int]:
+    calls = []
+    real = _api_errors.oauth_error
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_api_errors, "oauth_error", counted)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("body", "challenge"),
+    [
+        pytest.param("", 'Bearer error="invalid_token", error_description="expired"', id="www-authenticate"),
+        pytest.param('{"error": "invalid_client"}', None, id="rfc6749-body"),
+    ],
+)
+def test_an_error_answer_is_read_for_its_oauth_error_once(monkeypatch, body, challenge):
+    # Review of issue 9: the words and the oauth_error attribute each parsed the answer again.
+    reads = _count_oauth_error_reads(monkeypatch)
+
+    error = api_error(TOKEN_ENDPOINT, 401, body, www_authenticate=challenge)
+
+    assert error.oauth_error in ("invalid_token", "invalid_client")
+    assert "OAuth error" in error.message
+    assert len(reads) == 1
 
 
 @pytest.mark.parametrize(("attempts", "suffix"), [(None, False), (1, False), (4, True)])
