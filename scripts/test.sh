@@ -145,18 +145,28 @@ describe() {
 unit() {
   "$root/.venv/$1/bin/python" -m pytest tests/unit -q -p no:cacheprovider
 }
+# The soak test spends most of its minutes waiting for the next scheduled run, as cron
+# would: it gets a lane of its own beside the busy ones instead of holding one up.
+soak_target=tests/integration/targets/role_service_token_schedule
 integration() {
-  "$root/.venv/$1/bin/python" -m pytest tests/integration -q -p no:cacheprovider --basetemp="$root/build/pytest-$1"
+  "$root/.venv/$1/bin/python" -m pytest tests/integration -q -p no:cacheprovider --ignore="$soak_target" \
+    --basetemp="$root/build/pytest-$1"
+}
+soak() {
+  "$root/.venv/$1/bin/python" -m pytest "$soak_target" -q -p no:cacheprovider --basetemp="$root/build/pytest-soak-$1"
 }
 
-# Phase 1: the integration suites, one lane per core version (the slow part).
-echo "test: phase 1: integration tests (${matrix[*]}) in parallel; output follows when they end"
+# Phase 1: the integration suites, one lane per core version (the slow part), and the
+# soak tests, which mostly sleep, beside them.
+echo "test: phase 1: integration and soak tests (${matrix[*]}) in parallel; output follows when they end"
 for env in "${matrix[@]}"; do
   step "$logs/integration-$env.log" "integration tests, ansible-playbook against the emulator ($(describe "$env"))" \
     integration "$env" &
+  step "$logs/soak-$env.log" "soak test, the role on a schedule with short-lived tokens ($(describe "$env"))" \
+    soak "$env" &
 done
 wait
-show_logs "$logs"/integration-*.log
+show_logs "$logs"/integration-*.log "$logs"/soak-*.log
 
 # Phase 2: unit tests and linters in one lane, sanity (which needs the build
 # directory to itself) in the other.
