@@ -33,6 +33,9 @@ from ._deadline import MAX_RESPONSE_BYTES, AttemptDeadline, read_bounded, watche
 from ._token import TokenRecord
 from ._token_response import record_from_response, revocable_token
 
+if t.TYPE_CHECKING:
+    from ._options import Settings
+
 TOKEN_PATH = "/oauth/v2/token"
 LOGOUT_PATH = "/oauth/v2/logout"
 
@@ -173,36 +176,18 @@ _PORTAL_LOGIN_IS_NOT = {
 class TelenorClient:
     """Talks to ``{api_url}/oauth/v2/token`` and ``{api_url}/oauth/v2/logout``."""
 
-    def __init__(
-        self,
-        *,
-        api_url: str,
-        client_id: str,
-        client_secret: str,
-        timeout: float = 10,
-        retries: int = 3,
-        validate_certs: bool = True,
-        ca_path: str | None = None,
-        sleep: t.Callable[[float], None] = time.sleep,
-        grant_type: str = CLIENT_CREDENTIALS,
-        username: str | None = None,
-        password: str | None = None,
-    ) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.client_id = client_id
-        self._client_secret = client_secret
-        self.grant_type = grant_type
-        self.username = username
-        self._password = password
-        self.timeout = timeout
-        self.retries = retries
-        self.verify: bool | str = ca_path if (validate_certs and ca_path) else validate_certs
+    def __init__(self, settings: Settings, *, sleep: t.Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self.api_url = settings.api_url.rstrip("/")
+        self.verify: bool | str = (
+            settings.ca_path if (settings.validate_certs and settings.ca_path) else settings.validate_certs
+        )
         self._sleep = sleep
         self._session = None
         self._proxies = _NO_PROXY if _is_loopback_url(self.api_url) else None
 
     def __repr__(self) -> str:
-        return f"TelenorClient(api_url={self.api_url!r}, client_id={self.client_id!r})"
+        return f"TelenorClient(api_url={self.api_url!r}, client_id={self.settings.client_id!r})"
 
     def _http(self):
         if self._session is None:
@@ -224,12 +209,12 @@ class TelenorClient:
     def _attempt(self, method: str, path: str, **kwargs: t.Any) -> tuple[t.Any, bytes, bool]:
         """One request under an overall deadline: (response, body, whether the body was cut)."""
         requests = _requests()
-        with AttemptDeadline(self.timeout) as deadline:
+        with AttemptDeadline(self.settings.timeout) as deadline:
             try:
                 response = self._http().request(
                     method,
                     self.api_url + path,
-                    timeout=self.timeout,
+                    timeout=self.settings.timeout,
                     verify=self.verify,
                     allow_redirects=False,
                     stream=True,
@@ -265,7 +250,7 @@ class TelenorClient:
         requests = _requests()
         action = "token request" if endpoint == TOKEN_ENDPOINT else "token revocation (logout)"
         action += f" to {self.api_url}"
-        attempts = self.retries + 1
+        attempts = self.settings.retries + 1
         for attempt in range(1, attempts + 1):
             try:
                 response, body, truncated = self._attempt(method, path, **kwargs)
@@ -276,7 +261,7 @@ class TelenorClient:
                     requests.exceptions.ChunkedEncodingError) as exc:
                 if attempt == attempts:
                     passed = getattr(exc, "deadline_passed", False)
-                    message = _transport_message(exc, action, deadline_passed=passed, timeout=self.timeout)
+                    message = _transport_message(exc, action, deadline_passed=passed, timeout=self.settings.timeout)
                     raise TelenorTransportError(
                         f"{message} (gave up after {attempt} attempt{'s' if attempt > 1 else ''})",
                         attempts=attempt,
@@ -298,24 +283,24 @@ class TelenorClient:
 
     def _redacted_values(self, *values: str | None) -> tuple[str, ...]:
         """What an error excerpt must never show: the secret, its Basic forms, the given tokens."""
-        basic = basic_authorization(self.client_id, self._client_secret)
-        return tuple(value for value in (self._client_secret, basic, basic.partition(" ")[2], *values) if value)
+        basic = basic_authorization(self.settings.client_id, self.settings.client_secret)
+        return tuple(value for value in (self.settings.client_secret, basic, basic.partition(" ")[2], *values) if value)
 
     def _password_forms(self) -> tuple[str, ...]:
         """The system user's password as sent and as a form body carries it, for redaction."""
-        if not self._password:
+        if not self.settings.password:
             return ()
         from urllib.parse import quote, quote_plus  # pylint: disable=import-outside-toplevel
 
-        return (self._password, quote_plus(self._password), quote(self._password, safe=""))
+        return (self.settings.password, quote_plus(self.settings.password), quote(self.settings.password, safe=""))
 
     def request_token(self, scope: str | None = None) -> TokenRecord:
         """Obtain a new token with this client's grant: client credentials (RFC 6749
         section 4.4) or a system user's password (section 4.3)."""
-        data = {"grant_type": self.grant_type}
-        if self.grant_type == PASSWORD:
-            data["username"] = self.username or ""
-            data["password"] = self._password or ""
+        data = {"grant_type": self.settings.grant_type}
+        if self.settings.grant_type == PASSWORD:
+            data["username"] = self.settings.username or ""
+            data["password"] = self.settings.password or ""
         if scope:
             data["scope"] = scope
         return self._token_request(data, scope)
@@ -329,7 +314,7 @@ class TelenorClient:
 
     def _token_request(self, data: dict[str, str], scope: str | None) -> TokenRecord:
         requested_at = time.time()
-        authorization = basic_authorization(self.client_id, self._client_secret)
+        authorization = basic_authorization(self.settings.client_id, self.settings.client_secret)
         status, body, attempts, headers = self._send(
             TOKEN_ENDPOINT,
             "POST",
@@ -342,14 +327,14 @@ class TelenorClient:
             error = api_error(
                 TOKEN_ENDPOINT, status, body, attempts=attempts, www_authenticate=headers.get("WWW-Authenticate"),
                 redact=self._redacted_values(authorization, data.get("refresh_token"), *self._password_forms()),
-                grant_type=self.grant_type,
+                grant_type=self.settings.grant_type,
             )
-            looks_like = portal_login_look(self.client_id)
+            looks_like = portal_login_look(self.settings.client_id)
             if status == 401 and (error.code in (1, 22) or error.oauth_error == "invalid_client") and looks_like:
                 oauth_name = error.oauth_error
                 error = type(error)(
                     f"{error.message}. The client_id looks like {looks_like}: that is how Connectid logins look,"
-                    f" and {_PORTAL_LOGIN_IS_NOT[self.grant_type]}",
+                    f" and {_PORTAL_LOGIN_IS_NOT[self.settings.grant_type]}",
                     status=error.status, code=error.code, attempts=error.attempts,
                 )
                 error.oauth_error = oauth_name

@@ -119,18 +119,7 @@ class Settings:
     def client(self):
         from ._client import TelenorClient  # pylint: disable=import-outside-toplevel
 
-        return TelenorClient(
-            api_url=self.api_url,
-            client_id=self.client_id,
-            client_secret=self.client_secret,
-            timeout=self.timeout,
-            retries=self.retries,
-            validate_certs=self.validate_certs,
-            ca_path=self.ca_path,
-            grant_type=self.grant_type,
-            username=self.username,
-            password=self.password,
-        )
+        return TelenorClient(self)
 
     # The cache classes are imported here, not at the top: a worker whose token
     # is cached compiles only the backend it reads (the collection loader keeps

@@ -388,8 +388,8 @@ def test_validate_certs_spellings_of_a_boolean_are_honoured(api, options, monkey
     seen = []
     original = _client_class().__init__
 
-    def spy(self, **kwargs):
-        original(self, **kwargs)
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
         seen.append(self.verify)
 
     monkeypatch.setattr(_client_class(), "__init__", spy)

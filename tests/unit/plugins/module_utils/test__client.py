@@ -19,6 +19,7 @@ from ansible_collections.telenor.oauth.plugins.module_utils._client import (
     basic_authorization,
     retry_delay,
 )
+from ansible_collections.telenor.oauth.plugins.module_utils._options import Settings
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import (
     TelenorAPIError,
     TelenorOAuthError,
@@ -54,9 +55,11 @@ def delays() -> list[float]:
 
 
 def make_client(url: str, delays: list[float], **kwargs) -> TelenorClient:
-    options = {"api_url": url, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "timeout": 5, "retries": 3}
+    options = {"api_url": url, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "scope": None,
+               "validate_certs": True, "ca_path": None, "timeout": 5, "retries": 3, "min_ttl": 300,
+               "cache_dir": "/nonexistent/cache"}
     options.update(kwargs)
-    return TelenorClient(sleep=delays.append, **options)
+    return TelenorClient(Settings(**options), sleep=delays.append)
 
 
 def assert_nothing_secret_in(error: BaseException) -> None:
