@@ -18,7 +18,7 @@ import math
 import os
 import re
 import typing as t
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 
@@ -167,25 +167,38 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _redacted(url: str) -> str:
-    """The URL as it may appear in a message: any user:password@ part masked."""
+def _userinfo(url: str) -> tuple[str, str, str] | None:
+    """(before, userinfo, after) of a URL with a user:password@ part, else None."""
     scheme, sep, rest = url.partition("://")
-    # Up to the last '@': a password may hold '/', '?' or '#'.
-    if "@" in rest:
-        rest = "***@" + rest.rpartition("@")[2]
-    return f"{scheme}{sep}{rest}" if sep else ("***" if "@" in url else url)
+    # Up to the last '@': a password may hold '/', '?' or '#' (base64 does), and a
+    # path or query that holds an '@' is masked too rather than a password shown.
+    if not sep or "@" not in rest:
+        return None
+    userinfo, _at, after = rest.rpartition("@")
+    return f"{scheme}{sep}", userinfo, f"@{after}"
 
 
-def url_credentials(url: t.Any) -> list[str]:
-    """The user:password part of a URL, and the password alone: values to keep out of output."""
-    if not isinstance(url, str):
+def url_without_password(url: str) -> str:
+    """The URL as it may appear in a message: the password of its user:password@ part masked."""
+    parts = _userinfo(url)
+    if parts is None:
+        return url if "://" in url or "@" not in url else "***"
+    before, userinfo, after = parts
+    user, colon, _password = userinfo.partition(":")
+    # Without a colon, what was written may be a password meant as one: mask it all.
+    return f"{before}{user}:***{after}" if colon else f"{before}***{after}"
+
+
+def url_secrets(url: t.Any) -> list[str]:
+    """The user:password part of a URL and its password, as written and percent-decoded,
+    longest first: values to keep out of output."""
+    parts = _userinfo(url) if isinstance(url, str) else None
+    if parts is None:
         return []
-    rest = url.partition("://")[2]
-    if "@" not in rest:
-        return []
-    userinfo = rest.rpartition("@")[0]
-    password = userinfo.partition(":")[2]
-    return [value for value in (userinfo, password) if value]
+    userinfo = parts[1]
+    password = userinfo.partition(":")[2] if ":" in userinfo else ""
+    values = {value for value in (userinfo, password, unquote(password)) if value}
+    return sorted(values, key=len, reverse=True)
 
 
 def normalize_api_url(value: t.Any) -> str:
@@ -193,7 +206,7 @@ def normalize_api_url(value: t.Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise TelenorConfigError("api_url must be a URL such as https://api.telenor.no")
     url = value.strip()
-    shown = _redacted(url)
+    shown = url_without_password(url)
     try:
         parts = urlsplit(url)
         has_credentials = parts.username is not None or parts.password is not None

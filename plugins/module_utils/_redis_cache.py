@@ -31,10 +31,11 @@ import math
 import os
 import secrets
 import typing as t
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from ._cache import CacheIdentity, poll_for_lock
 from ._errors import TelenorCacheError, TelenorConfigError
+from ._options import url_secrets, url_without_password
 from ._token import TokenRecord
 
 SCHEMES = ("redis", "rediss", "unix")
@@ -88,45 +89,13 @@ def lock_ttl(*, timeout: float, retries: int) -> float:
     return 3 * one_sequence + redis_commands + LOCK_MARGIN
 
 
-def _userinfo(url: str) -> tuple[str, str, str] | None:
-    """(before, userinfo, after) of a URL with a user:password@ part, else None."""
-    scheme, sep, rest = url.partition("://")
-    # Up to the last '@': a password may hold '/', '?' or '#' (base64 does), and a
-    # path or query that holds an '@' is masked too rather than a password shown.
-    if not sep or "@" not in rest:
-        return None
-    userinfo, _at, after = rest.rpartition("@")
-    return f"{scheme}{sep}", userinfo, f"@{after}"
-
-
 def redacted_url(url: str) -> str:
-    """The URL as it may be shown: its password, if any, replaced by ***, and any query but ?db=N."""
-    shown = _redacted_authority(url)
-    head, at, tail = shown.rpartition("@")
+    """The cache URL as it may be shown: its password, if any, replaced by ***, and any query but ?db=N."""
+    head, at, tail = url_without_password(url).rpartition("@")
     tail, question, query = tail.partition("?")
     if question and not all(item.startswith("db=") for item in query.split("&")):
         query = "***"
     return f"{head}{at}{tail}{question}{query}"
-
-
-def _redacted_authority(url: str) -> str:
-    parts = _userinfo(url)
-    if parts is None:
-        return url if "://" in url or "@" not in url else "***"
-    before, userinfo, after = parts
-    user, colon, _password = userinfo.partition(":")
-    # Without a colon, what was written may be a password meant as one: mask it all.
-    return f"{before}{user}:***{after}" if colon else f"{before}***{after}"
-
-
-def url_secrets(url: str) -> list[str]:
-    """The password of a cache_url, as written and percent-decoded: values to keep out of output."""
-    parts = _userinfo(url)
-    if parts is None:
-        return []
-    userinfo = parts[1]
-    secret = userinfo.partition(":")[2] if ":" in userinfo else userinfo
-    return sorted({value for value in (secret, unquote(secret)) if value}, key=len, reverse=True)
 
 
 def normalize_cache_url(value: t.Any) -> str | None:

@@ -262,7 +262,7 @@ from ansible_collections.telenor.oauth.plugins.module_utils._options import (
     DEFAULT_CACHE_DIR,
     OptionAdapter,
     settings_from_options,
-    url_credentials,
+    url_secrets,
 )
 from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token, revoke_token
 
@@ -356,7 +356,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     # A password in api_url is refused below, but the failure's invocation
     # would still echo the URL: mask it like any no_log value.
-    module.no_log_values.update(url_credentials(module.params["api_url"]))
+    module.no_log_values.update(url_secrets(module.params["api_url"]))
     if REQUESTS_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
     if not HAS_CRYPTOGRAPHY:
