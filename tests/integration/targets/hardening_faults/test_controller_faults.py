@@ -101,8 +101,9 @@ def system_temp():
     shutil.rmtree(path)
 
 
-def test_a_home_that_cannot_hold_the_cache_falls_back_with_one_warning(ansible, emulator, tmp_path,
-                                                                      system_temp):
+def test_a_home_that_cannot_hold_the_cache_falls_back_with_one_warning(
+    ansible, emulator, tmp_path, system_temp
+):
     home = tmp_path / "home-is-a-file"
     home.write_text("")
     env = {"HOME": str(home), "TMPDIR": str(system_temp)}
