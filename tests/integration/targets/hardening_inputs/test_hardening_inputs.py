@@ -3,23 +3,35 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Bad input, one row per mistake, through the real ansible-playbook at -vvvv.
 
-Each row runs through the edges it applies to: the lookup (lookup.yml), the module
-(module.yml, one task) and the role (role.yml, one play). Every run must fail with a
-message that names the problem and the option (for a credential, also the environment
-variable and the variable it can come from), print no Python traceback, and leave the
-emulator without a single token request.
+Each row runs through the edges it applies to: the lookup, the module and the role
+(role.yml, one play). Each must fail with a message that names the problem and the
+option (for a credential, also the environment variable and the variable it can come
+from), print no Python traceback, and leave the emulator without a single token request.
+
+To spend one ansible-playbook run per batch rather than per (row, edge), the lookup and
+module edges of all rows that share their environment, ansible.cfg and arguments run as
+one generated playbook: one task per (edge, row), named after them, ignore_errors so
+that every task runs. Each test then reads its own task's part of the output, so a row
+whose message is missing fails on its own. The role keeps one run per row: its checks
+are run_once and a failed play ends the playbook, so rows cannot share a run faithfully.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
+
+from tests.integration.conftest import Ansible
 
 HERE = Path(__file__).parent
-PLAYBOOKS = {"lookup": HERE / "lookup.yml", "module": HERE / "module.yml", "role": HERE / "role.yml"}
+EDGES = ("lookup", "module", "role")
+ROLE_PLAYBOOK = HERE / "role.yml"
 VERBOSE = ("-vvvv",)
 URL_PASSWORD = "pw-hidden-9d2e"
 # What Ansible prints when a plugin or module dies of an unexpected exception.
@@ -126,7 +138,7 @@ ROWS_BY_NAME = {row.name: row for row in ROWS}
 
 def cases():
     for row in ROWS:
-        for edge in PLAYBOOKS:
+        for edge in EDGES:
             if getattr(row, edge) is None:
                 continue
             yield pytest.param(row.name, edge, id=f"{edge}-{row.name}")
@@ -143,48 +155,143 @@ def fill(value, places: dict):
     return value
 
 
-# Runs already made, by (row, edge): the precision tests below read the message again.
-RUNS: dict[tuple[str, str], object] = {}
-
-
-def run_row(ansible, emulator, name: str, edge: str):
+def batch_key(name: str, edge: str) -> tuple:
+    """Which run a (row, edge) is part of: the lookup and module edges of every row with the
+    same environment, ansible.cfg and arguments share one; each role row runs alone."""
     row = ROWS_BY_NAME[name]
-    workdir = ansible.workdir
-    (workdir / "a-regular-file").write_text("not a directory\n")
-    places = {"url": emulator.url, "workdir": str(workdir),
-              "url_with_credentials": emulator.url.replace("://", f"://it-user:{URL_PASSWORD}@", 1)}
-    options = fill(getattr(row, edge), places)
-    data = {"lookup": {"lookup_options": options}, "module": {"module_options": options}, "role": options}[edge]
-    data.update(row.variables)
-    if row.ini:
-        (workdir / "ansible.cfg").write_text(row.ini)  # ansible-playbook runs in workdir
-    # From a file: -vvvv echoes the values of -e '{...}', and would show the URL's password itself.
-    vars_file = workdir / "row-vars.json"
-    vars_file.write_text(json.dumps(data))
-    for variable, value in row.env.items():
-        if value is None:
-            ansible.env.pop(variable, None)
+    if edge == "role":
+        return ("role", name)
+    return ("tasks", tuple(sorted(row.env.items(), key=lambda item: item[0])), row.ini, row.args)
+
+
+def task_name(name: str, edge: str) -> str:
+    return f"{edge} {name}"
+
+
+def rows_play(members: list[tuple[str, str]]) -> dict:
+    """One play with a task per (row, edge), each with the row's options from the vars file
+    (hardening_rows) and the row's variables as task vars (for the lookup's vars: sources)."""
+    tasks = []
+    for name, edge in members:
+        options = f"hardening_rows[{json.dumps(task_name(name, edge))}]"
+        if edge == "lookup":
+            task = {"ansible.builtin.debug": {"msg": f"{{{{ lookup('telenor.oauth.telenor_token', **{options}) | length }}}}"}}
         else:
-            ansible.env[variable] = value
-    run = ansible.run(PLAYBOOKS[edge], inventory=ansible.inventory(1), args=("-e", f"@{vars_file}", *row.args))
-    stats = emulator.stats()
-    RUNS[(name, edge)] = run
-    return row, run, stats
+            task = {"telenor.oauth.telenor_oauth": f"{{{{ {options} }}}}", "delegate_to": "localhost", "run_once": True}
+        task = {"name": task_name(name, edge), **task, "ignore_errors": True}  # so that every row's task runs
+        if ROWS_BY_NAME[name].variables:
+            task["vars"] = ROWS_BY_NAME[name].variables
+        tasks.append(task)
+    return {"name": "Bad inputs, one task each", "hosts": "fleet", "gather_facts": False, "tasks": tasks}
+
+
+def task_output(output: str, name: str) -> str:
+    """The part of the output from the task's TASK header to the next header or the recap."""
+    header = re.search(rf"^TASK \[{re.escape(name)}\] \*+$", output, re.MULTILINE)
+    if not header:
+        return ""
+    end = re.compile(r"^(TASK \[|PLAY \[|PLAY RECAP )", re.MULTILINE).search(output, header.end())
+    return output[header.start():end.start() if end else len(output)]
+
+
+# Where Ansible quotes the playbook (task headers, task paths, the numbered source lines and
+# carets under "Origin:"): they show task names such as "timeout-nan" and the role's fail_msg
+# templates, so they must not count as what the message says.
+PLAYBOOK_ECHO = re.compile(r"^(TASK \[.*|task path: .*|\d+ .*|\s+\^ column \d+)$\n?", re.MULTILINE)
+FAILED = re.compile(r"^fatal: \[[^\]]+\]: FAILED! =>", re.MULTILINE)
+
+
+@dataclass
+class RowRun:
+    """What one (row, edge) saw of the run it was part of."""
+
+    failed: bool  # its task failed (for the role: the run failed)
+    output: str  # its own part of the output, without the playbook quoted
+    run_output: str  # the whole run's output
+    stats: dict  # the emulator's counters for the whole run
+
+
+class Batches:
+    """Makes each batched run once, when a test first needs it, and keeps what each row saw."""
+
+    def __init__(self, collections: Path, emulator, tmp_path_factory) -> None:
+        self.collections = collections
+        self.emulator = emulator
+        self.tmp_path_factory = tmp_path_factory
+        self.runs: dict[tuple[str, str], RowRun] = {}
+        self.playbook_runs = 0
+
+    def get(self, name: str, edge: str) -> RowRun:
+        if (name, edge) not in self.runs:
+            self.run(batch_key(name, edge))
+        return self.runs[(name, edge)]
+
+    def run(self, key: tuple) -> None:
+        members = [(row.name, edge) for row in ROWS for edge in EDGES
+                   if getattr(row, edge) is not None and batch_key(row.name, edge) == key]
+        row = ROWS_BY_NAME[members[0][0]]  # env, ini and args are the same for every member
+        workdir = self.tmp_path_factory.mktemp("batch")
+        ansible = Ansible(self.collections, workdir, self.emulator)
+        (workdir / "a-regular-file").write_text("not a directory\n")
+        places = {"url": self.emulator.url, "workdir": str(workdir),
+                  "url_with_credentials": self.emulator.url.replace("://", f"://it-user:{URL_PASSWORD}@", 1)}
+        if key[0] == "role":
+            playbook = ROLE_PLAYBOOK
+            data = {**fill(row.role, places), **row.variables}
+        else:
+            playbook = workdir / "rows.yml"
+            playbook.write_text(yaml.safe_dump([rows_play(members)], sort_keys=False, width=1000))
+            data = {"hardening_rows": {task_name(name, edge): fill(getattr(ROWS_BY_NAME[name], edge), places)
+                                       for name, edge in members}}
+        if row.ini:
+            (workdir / "ansible.cfg").write_text(row.ini)  # ansible-playbook runs in workdir
+        # From a file: -vvvv echoes the values of -e '{...}', and would show the URL's password itself.
+        vars_file = workdir / "row-vars.json"
+        vars_file.write_text(json.dumps(data))
+        env = dict(ansible.env, PYTHONUNBUFFERED="1")
+        for variable, value in row.env.items():
+            if value is None:
+                env.pop(variable, None)
+            else:
+                env[variable] = value
+        self.emulator.reset()
+        # stderr into stdout, in order, so that each task's [ERROR] lines stay under its header.
+        proc = subprocess.run(
+            ansible.command(playbook, inventory=ansible.inventory(1), args=("-e", f"@{vars_file}", *row.args)),
+            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
+            check=False,
+        )
+        self.playbook_runs += 1
+        stats = self.emulator.stats()
+        for name, edge in members:
+            if key[0] == "role":
+                part, failed = proc.stdout, proc.returncode != 0
+            else:
+                part = task_output(proc.stdout, task_name(name, edge))
+                failed = bool(FAILED.search(part))
+            self.runs[(name, edge)] = RowRun(failed, PLAYBOOK_ECHO.sub("", part), proc.stdout, stats)
+
+
+@pytest.fixture(scope="module")
+def batches(collections_path, emulator_server, tmp_path_factory):
+    return Batches(collections_path, emulator_server, tmp_path_factory)
 
 
 @pytest.mark.parametrize(("name", "edge"), list(cases()))
-def test_bad_input_fails_clearly_before_any_request(ansible, emulator, name, edge):
-    row, run, stats = run_row(ansible, emulator, name, edge)
-    assert run.rc != 0, run.output
+def test_bad_input_fails_clearly_before_any_request(batches, name, edge):
+    row = ROWS_BY_NAME[name]
+    run = batches.get(name, edge)
+    assert run.failed, f"{edge} {name} did not fail:\n{run.output[-4000:] or run.run_output[-4000:]}"
     missing = [words for words in row.expected if words not in run.output]
     assert not missing, f"the message does not say {missing}:\n{run.output[-4000:]}"
-    crashes = [marker for marker in CRASH_MARKERS if marker in run.output]
-    assert not crashes, f"{crashes}:\n{run.output[-4000:]}"
-    assert stats["token_requests"] == 0, stats
-    assert stats["logout_requests"] == 0, stats
-    shown = [value for value in row.hidden if value in run.output]
+    # In the whole run: a crash or a leak anywhere in it fails every row it ran.
+    crashes = [marker for marker in CRASH_MARKERS if marker in run.run_output]
+    assert not crashes, f"{crashes}:\n{run.run_output[-4000:]}"
+    assert run.stats["token_requests"] == 0, run.stats
+    assert run.stats["logout_requests"] == 0, run.stats
+    shown = [value for value in row.hidden if value in run.run_output]
     assert not shown, "the output shows " + ", ".join(
-        f"{value!r} on line {run.output[:run.output.index(value)].count(chr(10)) + 1}" for value in shown)
+        f"{value!r} on line {run.run_output[:run.run_output.index(value)].count(chr(10)) + 1}" for value in shown)
 
 
 # --- each message names just what is wrong, and where it was set --------------------------------
@@ -204,9 +311,9 @@ def test_bad_input_fails_clearly_before_any_request(ansible, emulator, name, edg
     pytest.param("client-id-with-colon", "module", CLIENT_ID_SOURCES, (),
                  id="module-colon-in-client-id-names-its-sources"),
 ])
-def test_message_is_precise(ansible, emulator, name, edge, wanted, unwanted):
-    run = RUNS.get((name, edge)) or run_row(ansible, emulator, name, edge)[1]
-    assert run.rc != 0
+def test_message_is_precise(batches, name, edge, wanted, unwanted):
+    run = batches.get(name, edge)
+    assert run.failed
     error_lines = "\n".join(line for line in run.output.splitlines() if "[ERROR]" in line)
     assert error_lines, run.output[-3000:]
     assert not [words for words in wanted if words not in error_lines], error_lines
