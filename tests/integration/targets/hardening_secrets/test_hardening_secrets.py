@@ -42,10 +42,16 @@ DIFF_HEADER = re.compile(r"^(?:---|\+\+\+) (?:before|after)\b.*$", re.M)
 
 
 def token_cache_class(collections: Path):
-    """The collection's own TokenCache, imported from the checkout the tests run."""
+    """A maker of the collection's own TokenCache, imported from the checkout the tests run:
+    ``make(cache_dir, api_url=..., client_id=..., ...)`` with the identity's fields."""
     if str(collections) not in sys.path:
         sys.path.insert(0, str(collections))
-    return importlib.import_module("ansible_collections.telenor.oauth.plugins.module_utils._cache").TokenCache
+    module = importlib.import_module("ansible_collections.telenor.oauth.plugins.module_utils._cache")
+
+    def make(cache_dir: str, **identity):
+        return module.TokenCache(cache_dir, module.CacheIdentity(**identity))
+
+    return make
 
 
 def files_under(directory: Path):

@@ -6,6 +6,7 @@ module and the role, through the real ansible-playbook, against the emulator wit
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -91,9 +92,8 @@ def _expire_cached_token(ansible, collections_path, username: str) -> None:
     with cache.locked():
         record = cache.load()
         assert record is not None and record.refresh_token, f"no cached token of {username} with a refresh token"
-        record.issued_at -= record.lifetime + 60
-        record.expires_at -= record.lifetime + 60
-        cache.store(record)
+        cache.store(dataclasses.replace(record, issued_at=record.issued_at - record.lifetime - 60,
+                                        expires_at=record.expires_at - record.lifetime - 60))
 
 
 def test_a_refresh_keeps_the_user_and_a_refused_refresh_falls_back_to_the_password_grant(
