@@ -256,15 +256,18 @@ def _write_temporary_then_rename(
 
 def _make_private_directory(name: str, *, dir_fd: int, path: str) -> int:
     """A descriptor of a new directory ``name`` in ``dir_fd`` that only we (and root) can change."""
-    os.mkdir(name, 0o700, dir_fd=dir_fd)
+    os.mkdir(name, 0o700, dir_fd=dir_fd)  # 0700 or less under any umask
     fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=dir_fd)
-    if os.fstat(fd).st_uid != os.geteuid():  # swapped between mkdir and open for someone else's
+    # Whoever can write the parent can swap the new name for another directory between mkdir
+    # and open, even one of ours: accept only what looks like the directory just made (ours,
+    # private, empty), and never change it, so that a swapped one is left as it was.
+    info = os.fstat(fd)
+    if info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & 0o077 or os.listdir(fd):
         os.close(fd)
         raise FileTargetError(
             f"the temporary directory for path {path} was replaced by someone else while it was being"
             " created; nothing was written"
         )
-    os.fchmod(fd, 0o700)
     return fd
 
 

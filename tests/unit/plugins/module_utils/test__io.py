@@ -381,3 +381,33 @@ def test_a_link_in_a_directory_someone_else_owns_is_not_followed_to_read(tmp_pat
 
     with pytest.raises(FileTargetError, match=r"app/etc in the directory of the path is a symbolic link"):
         read_regular_file(str(app / "etc" / "passwd"))
+
+
+@pytest.mark.parametrize("decoy_mode, decoy_entry", [(0o755, None), (0o700, "key.pem")], ids=["shared", "not-empty"])
+def test_a_private_directory_swapped_after_mkdir_is_refused_and_left_as_it_was(
+    tmp_path, monkeypatch, decoy_mode, decoy_entry
+):
+    # Whoever can write the directory renames our new private directory away and one of
+    # the directory's own (ours, as root's would be) into its place before we open it.
+    decoy = tmp_path / "ssl"
+    decoy.mkdir()
+    decoy.chmod(decoy_mode)
+    if decoy_entry:
+        (decoy / decoy_entry).write_text("kept")
+    real_mkdir = os.mkdir
+
+    def mkdir_then_swap(name, mode=0o777, *, dir_fd=None):
+        real_mkdir(name, mode, dir_fd=dir_fd)
+        os.rename(name, "ours-moved-away", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        os.rename(decoy.name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+    monkeypatch.setattr(_io.os, "mkdir", mkdir_then_swap)
+    target = tmp_path / "app.env"
+    target.write_text("TOKEN=old\n")
+
+    with pytest.raises(FileTargetError, match="replaced by someone else"):
+        write_atomically(str(target), b"TOKEN=new\n", prepare=lambda temporary: None)
+
+    swapped = [entry for entry in tmp_path.iterdir() if entry.name.startswith(".app.env.")]
+    assert len(swapped) == 1 and stat.S_IMODE(swapped[0].stat().st_mode) == decoy_mode  # never chmod-ed
+    assert target.read_text() == "TOKEN=old\n"
