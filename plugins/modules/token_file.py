@@ -326,11 +326,17 @@ def ensure_file(module: AnsibleModule) -> dict:
             held = module.selinux_context(target)
             file_args["secontext"] = [held[i] if wanted is None else wanted for i, wanted in enumerate(file_args["secontext"])]
     changed = st is None or data != current or metadata_differs(module, file_args)
-    uid, gid = user_id(file_args["owner"]), group_id(file_args["group"])
     if changed and not module.check_mode:
+        uid, gid = user_id(file_args["owner"]), group_id(file_args["group"])
         # Also when only the metadata differs: a new file replaces the old one rather than a
         # chmod or chown by path, which a link planted in the meantime could redirect.
         write_atomically(target, data, mode=file_args["mode"], owner=uid, group=gid, prepare=label_and_attributes(module, file_args))
+    else:
+        # In check mode the owner may be a user that an earlier task of the play creates.
+        try:
+            uid = user_id(file_args["owner"])
+        except TokenFileError:
+            uid = None
     owner_uid = uid if uid is not None else (st.st_uid if st is not None else os.geteuid())
     warn_about_the_directory(module, target, owner_uid=owner_uid)
     return {"changed": changed, "path": path, "format": fmt, "mode": format_mode(file_args["mode"]), "created": st is None}

@@ -285,6 +285,18 @@ def test_check_mode_writes_nothing(run, tmp_path, exists):
     assert _siblings(path) == (["service.env"] if exists else [])
 
 
+def test_check_mode_accepts_an_owner_and_group_that_an_earlier_task_would_create(run, tmp_path):
+    # In --check, the task that creates the service user has not run: not an error yet.
+    path = tmp_path / "service.env"
+
+    outcome = run(path=str(path), format="env", value=TOKEN, owner="svc-not-created-yet",
+                  group="svc-not-created-yet", _ansible_check_mode=True)
+
+    assert outcome.result.get("failed") is not True, outcome.result
+    assert outcome.result["changed"] is True
+    assert not path.exists()
+
+
 def test_check_mode_reports_no_change_when_there_is_none(run, tmp_path):
     path = tmp_path / "token"
     path.write_text(f"{TOKEN}\n")
