@@ -15,6 +15,7 @@ message, a warning or ``display`` output.
 from __future__ import annotations
 
 import json
+import os
 import typing as t
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ class ExistingVaultFile:
     label: str
     mode: int
     vaulttext: bytes = field(repr=False)
+    owner: int = -1
+    group: int = -1
 
 
 def plain_data(content: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -146,7 +149,8 @@ def read_existing(path: str, secrets: VaultSecrets) -> ExistingVaultFile | None:
             " it is left untouched: run with its vault secret, or move it away"
         ) from None
     return ExistingVaultFile(
-        plaintext=bytes(plaintext), secret=secret, label=label, mode=info.st_mode & 0o7777, vaulttext=vaulttext
+        plaintext=bytes(plaintext), secret=secret, label=label, mode=info.st_mode & 0o7777, vaulttext=vaulttext,
+        owner=info.st_uid, group=info.st_gid,
     )
 
 
@@ -186,15 +190,34 @@ def ensure_vault_file(
     mode_differs = existing is not None and existing.mode != file_mode
     if not check_mode:
         try:
+            owner, group = kept_ownership(existing)
             if not current:
-                _io.write_atomically(target, encrypt(payload, vault_id=used_id, secret=secret), mode=file_mode)
+                _io.write_atomically(target, encrypt(payload, vault_id=used_id, secret=secret), mode=file_mode,
+                                     owner=owner, group=group)
             elif mode_differs:
                 # The same vault text again rather than a chmod by path, which a link put there
                 # since the file was read would redirect: the new file has the mode from the start.
-                _io.write_atomically(target, existing.vaulttext, mode=file_mode)
+                _io.write_atomically(target, existing.vaulttext, mode=file_mode, owner=owner, group=group)
+        except _io.FileTargetError as exc:
+            raise TokenVaultError(str(exc)) from None
         except OSError as exc:
             raise TokenVaultError(f"Could not write path {path}: {exc.strerror}") from None
     return {"changed": not current or mode_differs, "path": path, "vault_id": used_id}
+
+
+def kept_ownership(existing: ExistingVaultFile | None) -> tuple[int | None, int | None]:
+    """The owner and group of the file being replaced, as far as we may give them to the new one.
+
+    A replaced file keeps them, as a chmod would have: a vault file shared with a group
+    (mode 0640, group ops) stays readable to it. Only root may give a file away; a group
+    is kept where we belong to it.
+    """
+    if existing is None:
+        return None, None
+    owner = existing.owner if os.geteuid() == 0 and existing.owner not in (-1, os.geteuid()) else None
+    may_use_group = os.geteuid() == 0 or existing.group in (os.getegid(), *os.getgroups())
+    group = existing.group if may_use_group and existing.group not in (-1, os.getegid()) else None
+    return owner, group
 
 
 class ActionModule(ActionBase):

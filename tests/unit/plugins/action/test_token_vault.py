@@ -220,7 +220,8 @@ def test_read_existing_decrypts_and_reports_secret_label_and_mode(tmp_path, secr
     path.chmod(0o640)
     existing = read_existing(str(path), secrets)
     assert existing == ExistingVaultFile(
-        plaintext=b"a: 1\n", secret=prod_secret, label="prod", mode=0o640, vaulttext=path.read_bytes()
+        plaintext=b"a: 1\n", secret=prod_secret, label="prod", mode=0o640, vaulttext=path.read_bytes(),
+        owner=path.stat().st_uid, group=path.stat().st_gid,
     )
 
 
@@ -581,3 +582,19 @@ def test_playbook_check_mode_writes_nothing(playbook):
     assert run.returncode == 0, run.stdout + run.stderr
     assert "changed=1" in recap(run.stdout)
     assert not playbook.vault_file.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file another group needs root")
+@pytest.mark.parametrize("change", ["mode", "content"])
+def test_a_replaced_vault_file_keeps_its_owner_and_group(tmp_path, secrets, change):
+    """A vault file shared with a group (0640, group ops) stays the group's when rewritten."""
+    path = tmp_path / "token.vault"
+    ensure_vault_file(str(path), RECORD, secrets=secrets, mode="0640")
+    os.chown(path, 4242, 4343)
+
+    new_mode, content = ("0600", RECORD) if change == "mode" else ("0640", {**RECORD, "access_token": "other"})
+    assert ensure_vault_file(str(path), content, secrets=secrets, mode=new_mode)["changed"] is True
+
+    info = path.stat()
+    assert (info.st_uid, info.st_gid) == (4242, 4343)
+    assert file_mode(path) == int(new_mode, 8)
