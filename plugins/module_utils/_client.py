@@ -235,8 +235,10 @@ class TelenorClient:
                 # No connection outlives its attempt: a kept-alive one would be
                 # reused by the next attempt without a deadline watching it.
                 self._drop_session()
-            if deadline.expired:
-                # The answer was cut short by the deadline, even if it looked complete.
+            if deadline.cut:
+                # The answer was cut short by the deadline, even if it looked complete. Only
+                # a real cut counts: an answer read in full just as the clock ran out is kept,
+                # since a token it carries would otherwise stay live and unknown.
                 raise _deadline_passed(requests)
         return response, body, truncated
 

@@ -74,6 +74,11 @@ class AttemptDeadline:
         return max(0.0, self._ends - time.monotonic())
 
     @property
+    def cut(self) -> bool:
+        """Whether the attempt's sockets were shut down: an answer read since may be cut short."""
+        return self._shut_down
+
+    @property
     def expired(self) -> bool:
         # By the clock too, not only once the timer has run: a socket timeout
         # set to the time left may fire a moment before the timer does.

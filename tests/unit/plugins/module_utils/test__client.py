@@ -787,3 +787,23 @@ def test_the_excerpt_is_at_most_200_printable_characters(api, delays):
     assert len(excerpt) <= 200
     assert excerpt.startswith("[31mred ")
     assert all(" " <= char <= "~" for char in excerpt)
+
+
+def test_an_answer_read_in_full_as_the_attempt_runs_out_is_kept(api, delays, monkeypatch):
+    # The clock passes the deadline just after the whole answer was read, before the
+    # watchdog's timer has cut anything: the token in it is the run's, not a lost one.
+    from ansible_collections.telenor.oauth.plugins.module_utils import _client, _deadline
+
+    real_read, real_clock = _client.read_bounded, _deadline.time.monotonic
+
+    def read_then_run_out(response):
+        answer = real_read(response)
+        monkeypatch.setattr(_deadline.time, "monotonic", lambda: real_clock() + 3600)
+        return answer
+
+    monkeypatch.setattr(_client, "read_bounded", read_then_run_out)
+
+    record = make_client(api.url, delays, timeout=5, retries=2).request_token()
+
+    assert record.access_token
+    assert len(api.token_requests) == 1  # not retried: no token was minted and dropped
