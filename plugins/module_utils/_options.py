@@ -178,15 +178,16 @@ def _userinfo(url: str) -> tuple[str, str, str] | None:
     return f"{scheme}{sep}", userinfo, f"@{after}"
 
 
-def url_without_password(url: str) -> str:
-    """The URL as it may appear in a message: the password of its user:password@ part masked."""
+def url_without_password(url: str, *, keep_user: bool = True) -> str:
+    """The URL as it may appear in a message: the password of its user:password@ part masked,
+    and the user too unless ``keep_user`` (a Redis user is a name; an API URL's may be a token)."""
     parts = _userinfo(url)
     if parts is None:
         return url if "://" in url or "@" not in url else "***"
     before, userinfo, after = parts
     user, colon, _password = userinfo.partition(":")
     # Without a colon, what was written may be a password meant as one: mask it all.
-    return f"{before}{user}:***{after}" if colon else f"{before}***{after}"
+    return f"{before}{user}:***{after}" if colon and keep_user else f"{before}***{after}"
 
 
 def url_secrets(url: t.Any) -> list[str]:
@@ -196,7 +197,8 @@ def url_secrets(url: t.Any) -> list[str]:
     if parts is None:
         return []
     userinfo = parts[1]
-    password = userinfo.partition(":")[2] if ":" in userinfo else ""
+    # Without a colon, the whole userinfo may be a password meant as one.
+    password = userinfo.partition(":")[2] if ":" in userinfo else userinfo
     values = {value for value in (userinfo, password, unquote(password)) if value}
     return sorted(values, key=len, reverse=True)
 
@@ -206,7 +208,7 @@ def normalize_api_url(value: t.Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise TelenorConfigError("api_url must be a URL such as https://api.telenor.no")
     url = value.strip()
-    shown = url_without_password(url)
+    shown = url_without_password(url, keep_user=False)
     try:
         parts = urlsplit(url)
         has_credentials = parts.username is not None or parts.password is not None

@@ -296,6 +296,7 @@ def test_plugin_and_module_options_are_read_the_same_way():
         ("https://token-only@api.telenor.no", ["token-only"]),
         # As written and decoded: a client may send either form.
         ("https://user:pa%2Fss@api.telenor.no", ["user:pa%2Fss", "pa%2Fss", "pa/ss"]),
+        ("redis://pa%40ss@h", ["pa%40ss", "pa@ss"]),  # no colon: the whole userinfo, both forms
         # Up to the last '@', since a password may hold '/': a path with an '@' is masked
         # too, which hides a piece of the URL but never a password.
         ("https://api.telenor.no/a@b", ["api.telenor.no/a"]),
@@ -316,3 +317,11 @@ def test_an_api_url_password_with_url_delimiters_is_never_shown(password):
         normalize_api_url(url)
     assert password not in str(caught.value)
     assert password in url_secrets(url)  # so that the module masks it in its invocation too
+
+
+def test_an_api_url_user_is_masked_with_its_password_in_messages():
+    # The user part of an API URL may itself be a token (TOKEN:x-oauth-basic@).
+    with pytest.raises(TelenorConfigError) as caught:
+        normalize_api_url("https://AT-user-token-part:x@api.telenor.no:99999/")
+    assert "AT-user-token-part" not in str(caught.value)
+    assert "***@api.telenor.no" in str(caught.value)
