@@ -478,3 +478,28 @@ def new_content(
     if new_text is text:
         return current
     return new_text.encode("utf-8", errors="surrogateescape")
+
+
+def new_readers_of_old_content(
+    old: t.Any, *, owner: int, group: int, mode: int, owner_groups: t.Collection[int]
+) -> list[str]:
+    """Who the new file lets read the content kept from ``old`` (an os.stat_result) who could
+    not read ``old`` itself: "its owner", "its group", "everyone"; empty when nobody.
+
+    The keyed formats keep the rest of the existing file. Whoever can write its directory can
+    rename any file there onto the path (a root-only key, say); the new file must not hand
+    that content to its new owner, group or everyone. Root reads everything anyway.
+    """
+    old_mode = old.st_mode
+    if old_mode & 0o004:
+        return []
+    gained = []
+    owner_could = owner == 0 or (old.st_uid == owner and old_mode & 0o400) or (
+        old_mode & 0o040 and old.st_gid in owner_groups)
+    if mode & 0o400 and not owner_could:
+        gained.append("its owner")
+    if mode & 0o040 and group != 0 and not (old_mode & 0o040 and old.st_gid == group):
+        gained.append("its group")
+    if mode & 0o004:
+        gained.append("everyone")
+    return gained

@@ -37,6 +37,11 @@ options:
         module reads the existing file to keep its other content, so a hard link to, say,
         V(/etc/shadow), planted by whoever can write the directory, would copy that file's content
         into one they can read. Remove the other links, or the file.
+      - For the formats that keep the rest of the file (V(env), V(json), V(yaml), V(ini)), the task
+        fails, naming the path, when the new file would let its owner, its group or everyone read
+        that content and they could not read the existing file: whoever can write the directory
+        could have moved a root-only file of it onto O(path). Make the existing file readable to
+        them first, or remove it so that it is created anew.
       - If the directory can be written by anyone but root and the file's owner (it belongs to
         another user, or it is group- or world-writable without the sticky bit), the module
         warns, as they can replace or remove the file at any time. The write itself stays safe.
@@ -236,10 +241,12 @@ from ansible_collections.telenor.oauth.plugins.module_utils._token_file import (
     DEFAULT_SECTION,
     FORMATS,
     HAS_YAML,
+    KEYED_FORMATS,
     YAML_IMPORT_ERROR,
     TokenFileError,
     format_mode,
     new_content,
+    new_readers_of_old_content,
 )
 
 # The permission bits a symbolic mode starts from for a new file: the temporary file's.
@@ -326,6 +333,8 @@ def ensure_file(module: AnsibleModule) -> dict:
             held = module.selinux_context(target)
             file_args["secontext"] = [held[i] if wanted is None else wanted for i, wanted in enumerate(file_args["secontext"])]
     changed = st is None or data != current or metadata_differs(module, file_args)
+    if changed and st is not None and fmt in KEYED_FORMATS:
+        refuse_to_hand_over(st, file_args, path=path)
     if changed and not module.check_mode:
         uid, gid = user_id(file_args["owner"]), group_id(file_args["group"])
         # Also when only the metadata differs: a new file replaces the old one rather than a
@@ -340,6 +349,30 @@ def ensure_file(module: AnsibleModule) -> dict:
     owner_uid = uid if uid is not None else (st.st_uid if st is not None else os.geteuid())
     warn_about_the_directory(module, target, owner_uid=owner_uid)
     return {"changed": changed, "path": path, "format": fmt, "mode": format_mode(file_args["mode"]), "created": st is None}
+
+
+def refuse_to_hand_over(st: os.stat_result, file_args: dict, *, path: str) -> None:
+    """Fail when the new file would let someone read the kept content who could not read it before."""
+    try:
+        uid, gid = user_id(file_args["owner"]), group_id(file_args["group"])
+    except TokenFileError:
+        return  # check mode with a user that does not exist yet: nobody to hand it to
+    owner = os.geteuid() if uid is None else uid
+    group = os.getegid() if gid is None else gid
+    try:
+        entry = pwd.getpwuid(owner)
+        owner_groups = os.getgrouplist(entry.pw_name, entry.pw_gid)
+    except KeyError:
+        owner_groups = []
+    gained = new_readers_of_old_content(st, owner=owner, group=group, mode=file_args["mode"], owner_groups=owner_groups)
+    if gained:
+        raise TokenFileError(
+            f"path {path}: its current content is not readable by {' or '.join(gained)} of the new file, which"
+            " keeps that content; refusing to hand it over (whoever can write the directory could have moved"
+            " another file there). Make the existing file readable to them, or remove it so that it is"
+            " created anew",
+            option="path",
+        )
 
 
 def user_id(owner: str | None) -> int | None:

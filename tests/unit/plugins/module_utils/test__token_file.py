@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from ansible_collections.telenor.oauth.plugins.module_utils._token_file import (
+    new_readers_of_old_content,
     TokenFileError,
     format_mode,
     new_content,
@@ -368,3 +369,30 @@ def test_deeply_nested_document_is_an_error_naming_the_file(fmt, document):
     with pytest.raises(TokenFileError) as error:
         new_content(document.encode(), fmt=fmt, value=TOKEN, path="/etc/deep.conf")
     assert error.value.message == f"/etc/deep.conf is not valid {fmt}: nested too deeply to be read"
+
+
+class OldFile:
+    """The parts of an os.stat_result the check reads."""
+
+    def __init__(self, uid: int, gid: int, mode: int) -> None:
+        self.st_uid, self.st_gid, self.st_mode = uid, gid, 0o100000 | mode
+
+
+SVC, OPS = 1001, 2002
+
+
+@pytest.mark.parametrize(("old", "owner", "group", "mode", "groups", "gained"), [
+    # A root-only file moved onto the path by the directory's owner: the new owner gains it.
+    pytest.param(OldFile(0, 0, 0o600), SVC, SVC, 0o600, [SVC], ["its owner"], id="root-only-key-to-the-service"),
+    pytest.param(OldFile(0, 0, 0o600), SVC, OPS, 0o640, [SVC], ["its owner", "its group"], id="and-to-a-group"),
+    pytest.param(OldFile(0, 0, 0o600), SVC, SVC, 0o644, [SVC], ["its owner", "its group", "everyone"],
+                 id="and-to-everyone"),
+    # Nothing is handed over: readable before, or to the same readers.
+    pytest.param(OldFile(0, 0, 0o644), SVC, SVC, 0o600, [SVC], [], id="readable-by-everyone-before"),
+    pytest.param(OldFile(SVC, SVC, 0o600), SVC, SVC, 0o600, [SVC], [], id="the-owners-own-file"),
+    pytest.param(OldFile(0, SVC, 0o640), SVC, SVC, 0o600, [SVC], [], id="readable-through-the-owners-group"),
+    pytest.param(OldFile(0, OPS, 0o640), 0, OPS, 0o640, [0], [], id="root-and-the-same-group"),
+    pytest.param(OldFile(0, 0, 0o600), 0, 0, 0o600, [0], [], id="root-keeps-a-root-file"),
+])
+def test_kept_content_is_never_handed_to_someone_who_could_not_read_it(old, owner, group, mode, groups, gained):
+    assert new_readers_of_old_content(old, owner=owner, group=group, mode=mode, owner_groups=groups) == gained

@@ -593,3 +593,20 @@ def test_attributes_are_set_on_the_new_file(run, tmp_path):
     flags = subprocess.run(["lsattr", "-d", str(path)], capture_output=True, text=True, check=True).stdout.split()[0]
     assert "A" in flags, flags
     assert os.listdir(tmp_path) == ["token"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a root-only file and another owner need root")
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check-mode"])
+def test_a_root_only_file_moved_onto_the_path_is_not_handed_to_the_new_owner(run, tmp_path, check_mode):
+    # The service user owns the directory and renames a root-only file there onto app.env;
+    # the module, as root, would keep its lines in a file the service user owns.
+    path = tmp_path / "app.env"
+    path.write_text("ROOT_ONLY_KEY=s3cr3t\n")
+    path.chmod(0o600)
+
+    outcome = run(path=str(path), format="env", value=TOKEN, owner="nobody", _ansible_check_mode=check_mode)
+
+    assert outcome.result["failed"] is True
+    assert "not readable by its owner" in outcome.result["msg"] and str(path) in outcome.result["msg"]
+    assert path.read_text() == "ROOT_ONLY_KEY=s3cr3t\n" and path.stat().st_uid == 0
+    assert _siblings(path) == ["app.env"]
