@@ -39,7 +39,7 @@ options:
         into one they can read. Remove the other links, or the file.
       - For the formats that keep the rest of the file (V(env), V(json), V(yaml), V(ini)), the task
         fails, naming the path, when the new file would let its owner, its group or everyone read
-        that content and they could not read the existing file: whoever can write the directory
+        that content and they could not read the existing file; whoever can write the directory
         could have moved a root-only file of it onto O(path). Make the existing file readable to
         them first, or remove it so that it is created anew.
       - If the directory can be written by anyone but root and the file's owner (it belongs to
