@@ -86,7 +86,16 @@ class OptionAdapter:
 
     @classmethod
     def from_module(cls, module: t.Any) -> OptionAdapter:
-        return cls(module.params.get)
+        # An explicit null in a task arrives as None, where core's config gives a
+        # plugin the documented default: the argument spec's default, then, so that
+        # the module and the lookup agree and no default is written down here.
+        spec = module.argument_spec
+
+        def get(name: str) -> t.Any:
+            value = module.params.get(name)
+            return spec.get(name, {}).get("default") if value is None else value
+
+        return cls(get)
 
     def get(self, name: str) -> t.Any:
         return self._getter(name)
@@ -314,14 +323,14 @@ def grant_credentials(adapter: OptionAdapter) -> tuple[str, str | None, str | No
     return grant_type, username, password
 
 
-def strict_boolean(name: str, value: t.Any, *, default: bool) -> bool:
+def strict_boolean(name: str, value: t.Any, *, default: bool | None = None) -> bool:
     """A boolean option's value; anything but a real boolean is an error.
 
     The spellings are those of Ansible's strict boolean (true/false, yes/no,
     on/off, 1/0, ...). Core's config layer maps every other string to False,
     which for validate_certs would turn TLS verification off.
     """
-    if value is None:
+    if value is None and default is not None:
         return default
     if isinstance(value, bool):
         return value
@@ -335,12 +344,13 @@ def strict_boolean(name: str, value: t.Any, *, default: bool) -> bool:
     raise TelenorConfigError(f"{name} must be a boolean (true/false, yes/no, on/off or 1/0), got {shown}")
 
 
-def _number(adapter: OptionAdapter, name: str, default: float, *, integer: bool) -> t.Any:
-    """A numeric option, in NUMBER_RANGES[name]; NaN, infinity and Python-only spellings refused."""
+def _number(adapter: OptionAdapter, name: str, *, integer: bool) -> t.Any:
+    """A numeric option, in NUMBER_RANGES[name]; NaN, infinity and Python-only spellings refused.
+
+    Its default comes from the plugin's documentation or the module's argument spec.
+    """
     minimum, maximum = NUMBER_RANGES[name]
     value = adapter.get(name)
-    if value is None:
-        value = default
     kind = "a whole number" if integer else "a number"
     shown = repr(value)[:40]
     expected = f"{name} must be {kind} from {minimum:g} to {maximum:g}, got {shown}"
@@ -394,9 +404,9 @@ def settings_from_options(adapter: OptionAdapter) -> Settings:
         )
     client_secret = _credential(adapter, "client_secret")
     grant_type, username, password = grant_credentials(adapter)
-    timeout = _number(adapter, "timeout", 10, integer=False)
+    timeout = _number(adapter, "timeout", integer=False)
     cache_dir, cache_dir_is_default = _cache_dir(adapter)
-    validate_certs = strict_boolean("validate_certs", adapter.get("validate_certs"), default=True)
+    validate_certs = strict_boolean("validate_certs", adapter.get("validate_certs"))
     ca_path = adapter.get("ca_path") or None
     if ca_path is not None and not os.path.exists(os.path.expanduser(ca_path)):
         raise TelenorConfigError(f"ca_path {ca_path!r} does not exist")
@@ -409,8 +419,8 @@ def settings_from_options(adapter: OptionAdapter) -> Settings:
         validate_certs=validate_certs,
         ca_path=os.path.expanduser(ca_path) if ca_path else None,
         timeout=timeout,
-        retries=_number(adapter, "retries", 3, integer=True),
-        min_ttl=_number(adapter, "min_ttl", 300, integer=True),
+        retries=_number(adapter, "retries", integer=True),
+        min_ttl=_number(adapter, "min_ttl", integer=True),
         cache_dir=cache_dir,
         cache_dir_is_default=cache_dir_is_default,
         grant_type=grant_type,

@@ -60,6 +60,11 @@ def cached(collections_path, ansible):
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
             "cache_dir": str(ansible.cache_dir),
+            # Only the cache is used; the shared option code keeps no defaults of its own.
+            "validate_certs": True,
+            "timeout": 10,
+            "retries": 0,
+            "min_ttl": 300,
         }
         return options.settings_from_options(options.OptionAdapter(values.get)).cache().load()
 

@@ -17,6 +17,11 @@ from ansible_collections.telenor.oauth.plugins.module_utils._options import (
     settings_from_options,
     url_secrets,
 )
+from ansible_collections.telenor.oauth.plugins.modules import telenor_oauth
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import (
+    DOCUMENTED_DEFAULTS,
+    documented_adapter,
+)
 
 SECRET = "Opt-S3cret-Vv8Ka"
 URL_PASSWORD = "UrlPassw0rd-Xq3"
@@ -25,10 +30,10 @@ URL_PASSWORD = "UrlPassw0rd-Xq3"
 def adapter(**options) -> OptionAdapter:
     base = {"client_id": "my-app", "client_secret": SECRET}
     base.update(options)
-    return OptionAdapter(base.get)
+    return documented_adapter(base)
 
 
-def test_defaults_are_the_documented_ones():
+def test_the_documented_defaults_make_these_settings():
     settings = settings_from_options(adapter())
 
     assert settings.api_url == "https://api.telenor.no"
@@ -62,6 +67,36 @@ def test_client_id_with_a_colon_is_refused_without_echoing_it(client_id):
         settings_from_options(adapter(client_id=client_id))
 
     assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["timeout", "retries", "min_ttl", "validate_certs", "api_url", "cache_dir"])
+def test_an_explicit_null_in_a_module_task_means_the_default(name):
+    spec = telenor_oauth.argument_spec()
+    params = {option: option_spec.get("default") for option, option_spec in spec.items()}
+    params.update(client_id="my-app", client_secret=SECRET)
+    given_null = dict(params, **{name: None})
+
+    assert settings_from_options(OptionAdapter.from_module(types.SimpleNamespace(params=given_null, argument_spec=spec))) == (
+        settings_from_options(OptionAdapter.from_module(types.SimpleNamespace(params=params, argument_spec=spec)))
+    )
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("timeout", "timeout must be a number"),
+    ("retries", "retries must be a whole number"),
+    ("min_ttl", "min_ttl must be a whole number"),
+    ("validate_certs", "validate_certs must be a boolean"),
+])
+def test_the_shared_code_keeps_no_default_of_its_own(name, words):
+    # The defaults live in the documentation and the argument spec: a caller that hands
+    # over no value gets an error naming the option, not a second copy of the default.
+    values = {**DOCUMENTED_DEFAULTS, "client_id": "my-app", "client_secret": SECRET}
+    del values[name]
+
+    with pytest.raises(TelenorConfigError) as caught:
+        settings_from_options(OptionAdapter(values.get))
+
+    assert str(caught.value).startswith(words)
 
 
 def test_a_secret_with_colons_and_non_ascii_is_accepted_and_not_in_repr():
@@ -251,7 +286,7 @@ def test_ca_path_must_exist(tmp_path):
 
 @pytest.mark.parametrize(
     ("validate_certs", "verify"),
-    [(None, True), (True, True), (False, False), ("yes", True), ("no", False), ("on", True), ("off", False),
+    [(True, True), (False, False), ("yes", True), ("no", False), ("on", True), ("off", False),
      ("1", True), ("0", False), (1, True), (0, False), ("True", True), ("FALSE", False)],
 )
 def test_validate_certs_reaches_the_client(validate_certs, verify):
@@ -278,8 +313,9 @@ def test_cache_dir_is_expanded_to_an_absolute_path(monkeypatch, tmp_path):
 
 def test_plugin_and_module_options_are_read_the_same_way():
     options = {"client_id": "my-app", "client_secret": SECRET, "scope": ["mobile"], "retries": 1}
-    plugin = types.SimpleNamespace(get_option=options.get)
-    module = types.SimpleNamespace(params=dict(options))
+    # Core's config hands the plugin the documented defaults; the module gets its argument spec's.
+    plugin = types.SimpleNamespace(get_option={**DOCUMENTED_DEFAULTS, **options}.get)
+    module = types.SimpleNamespace(params=dict(options), argument_spec=telenor_oauth.argument_spec())
 
     from_plugin = settings_from_options(OptionAdapter.from_plugin(plugin))
     from_module = settings_from_options(OptionAdapter.from_module(module))

@@ -18,10 +18,7 @@ from ansible_collections.telenor.oauth.plugins.module_utils._errors import (  # 
     TelenorCacheError,
     TelenorConfigError,
 )
-from ansible_collections.telenor.oauth.plugins.module_utils._options import (  # noqa: E402
-    OptionAdapter,
-    settings_from_options,
-)
+from ansible_collections.telenor.oauth.plugins.module_utils._options import settings_from_options  # noqa: E402
 from ansible_collections.telenor.oauth.plugins.module_utils._redis_cache import (  # noqa: E402
     REDIS_TRIES,
     RedisTokenCache,
@@ -31,6 +28,7 @@ from ansible_collections.telenor.oauth.plugins.module_utils._redis_cache import 
 )
 from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token, revoke_token  # noqa: E402
 from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord  # noqa: E402
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_adapter  # noqa: E402
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_telenor_api import (  # noqa: E402
     CLIENT_ID,
     CLIENT_SECRET,
@@ -76,7 +74,7 @@ def make_settings(api, tmp_path):
                 "cache_dir": str(tmp_path / "cache"), "retries": 0, "timeout": 2, "min_ttl": 300,
                 "cache_url": URL}
         base.update(options)
-        return settings_from_options(OptionAdapter(base.get))
+        return settings_from_options(documented_adapter(base))
 
     return build
 

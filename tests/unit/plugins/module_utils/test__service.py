@@ -21,7 +21,7 @@ from ansible_collections.telenor.oauth.plugins.module_utils._errors import (
     TelenorCacheError,
     TelenorTransportError,
 )
-from ansible_collections.telenor.oauth.plugins.module_utils._options import OptionAdapter, settings_from_options
+from ansible_collections.telenor.oauth.plugins.module_utils._options import settings_from_options
 from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token, revoke_token
 from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_telenor_api import (
@@ -33,6 +33,7 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
     TOKEN_PREFIX,
     closed_port,
 )
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_adapter
 
 CACHED_TOKEN = "AT-Cached-Wd5Rr8"
 CACHED_REFRESH = "RT-Cached-Kk2Zm4"
@@ -52,7 +53,7 @@ def make_settings(api, tmp_path):
             "min_ttl": 300,
         }
         base.update(options)
-        return settings_from_options(OptionAdapter(base.get))
+        return settings_from_options(documented_adapter(base))
 
     return build
 

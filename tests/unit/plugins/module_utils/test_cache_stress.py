@@ -27,7 +27,7 @@ import pytest
 from ansible_collections.telenor.oauth.plugins.module_utils._cache import unseal
 from ansible_collections.telenor.oauth.plugins.module_utils._client import TelenorClient
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorOAuthError
-from ansible_collections.telenor.oauth.plugins.module_utils._options import OptionAdapter, Settings, settings_from_options
+from ansible_collections.telenor.oauth.plugins.module_utils._options import Settings, settings_from_options
 from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token, revoke_token
 from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_telenor_api import (
@@ -35,6 +35,7 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
     CLIENT_SECRET,
     TOKEN_PREFIX,
 )
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_adapter
 
 CONTEXT = multiprocessing.get_context("fork")
 KILLS = 12  # random workers SIGKILLed per run, about half of them while they hold the lock
@@ -55,7 +56,7 @@ def settings(api, tmp_path) -> Settings:
         "retries": 0,
         "timeout": 5,
     }
-    return settings_from_options(OptionAdapter(options.get))
+    return settings_from_options(documented_adapter(options))
 
 
 def is_valid(record: TokenRecord | None, settings: Settings) -> bool:

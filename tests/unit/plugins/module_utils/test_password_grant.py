@@ -25,7 +25,7 @@ from ansible_collections.telenor.oauth.plugins.module_utils._errors import (
     TelenorConfigError,
 )
 from ansible_collections.telenor.oauth.plugins.module_utils._api_errors import api_error
-from ansible_collections.telenor.oauth.plugins.module_utils._options import OptionAdapter, settings_from_options
+from ansible_collections.telenor.oauth.plugins.module_utils._options import settings_from_options
 from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token, revoke_token
 from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_telenor_api import (
@@ -35,6 +35,7 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
     TOKEN_PATH,
     TOKEN_PREFIX,
 )
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_adapter
 
 USERNAME = "sys-ordering-Lm4"
 USER_PASSWORD = "Usr-P4ss:w\u00f8rd-Zx8"  # distinctive: if it shows up in a message, it leaked
@@ -49,7 +50,7 @@ def options(**extra) -> dict:
 
 
 def settings_for(**extra):
-    return settings_from_options(OptionAdapter(options(**extra).get))
+    return settings_from_options(documented_adapter(options(**extra)))
 
 
 @pytest.fixture

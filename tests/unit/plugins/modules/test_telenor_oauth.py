@@ -25,7 +25,7 @@ from ansible.plugins.filter.core import get_hash
 from ansible.utils.plugin_docs import add_fragments
 
 from ansible_collections.telenor.oauth.plugins.doc_fragments import connection
-from ansible_collections.telenor.oauth.plugins.module_utils._options import OptionAdapter, settings_from_options
+from ansible_collections.telenor.oauth.plugins.module_utils._options import settings_from_options
 from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord
 from ansible_collections.telenor.oauth.plugins.modules import telenor_oauth
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_telenor_api import (
@@ -37,6 +37,7 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
     TOKEN_PREFIX,
     closed_port,
 )
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_adapter
 
 FIRST = f"{TOKEN_PREFIX}-1"
 SECOND = f"{TOKEN_PREFIX}-2"
@@ -151,7 +152,7 @@ def run(capsys, monkeypatch) -> t.Callable[..., Run]:
 def _settings(api, cache_dir: str, **options: t.Any):
     base = {"api_url": api.url, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "cache_dir": cache_dir}
     base.update(options)
-    return settings_from_options(OptionAdapter(base.get))
+    return settings_from_options(documented_adapter(base))
 
 
 def cached(api, cache_dir: str, **options: t.Any) -> TokenRecord | None:
