@@ -336,14 +336,14 @@ def ensure_file(module: AnsibleModule) -> dict:
     if changed and st is not None and fmt in KEYED_FORMATS:
         refuse_to_hand_over(st, file_args, path=path)
     if changed and not module.check_mode:
-        uid, gid = user_id(file_args["owner"]), group_id(file_args["group"])
+        uid, gid = numeric_id("owner", file_args["owner"]), numeric_id("group", file_args["group"])
         # Also when only the metadata differs: a new file replaces the old one rather than a
         # chmod or chown by path, which a link planted in the meantime could redirect.
         write_atomically(target, data, mode=file_args["mode"], owner=uid, group=gid, prepare=label_and_attributes(module, file_args))
     else:
         # In check mode the owner may be a user that an earlier task of the play creates.
         try:
-            uid = user_id(file_args["owner"])
+            uid = numeric_id("owner", file_args["owner"])
         except TokenFileError:
             uid = None
     owner_uid = uid if uid is not None else (st.st_uid if st is not None else os.geteuid())
@@ -354,7 +354,7 @@ def ensure_file(module: AnsibleModule) -> dict:
 def refuse_to_hand_over(st: os.stat_result, file_args: dict, *, path: str) -> None:
     """Fail when the new file would let someone read the kept content who could not read it before."""
     try:
-        uid, gid = user_id(file_args["owner"]), group_id(file_args["group"])
+        uid, gid = numeric_id("owner", file_args["owner"]), numeric_id("group", file_args["group"])
     except TokenFileError:
         return  # check mode with a user that does not exist yet: nobody to hand it to
     owner = os.geteuid() if uid is None else uid
@@ -375,32 +375,19 @@ def refuse_to_hand_over(st: os.stat_result, file_args: dict, *, path: str) -> No
         )
 
 
-def user_id(owner: str | None) -> int | None:
-    """O(owner) as a uid, or None to keep the writer's."""
-    if owner is None:
+def numeric_id(option: str, name: str | None) -> int | None:
+    """O(owner) as a uid or O(group) as a gid, or None to keep the writer's."""
+    if name is None:
         return None
     try:
-        return int(owner)
+        return int(name)
     except ValueError:
         pass
     try:
-        return pwd.getpwnam(owner).pw_uid
+        return pwd.getpwnam(name).pw_uid if option == "owner" else grp.getgrnam(name).gr_gid
     except KeyError:
-        raise TokenFileError(f"owner: failed to look up user {owner!r} on this host", option="owner") from None
-
-
-def group_id(group: str | None) -> int | None:
-    """O(group) as a gid, or None to keep the writer's."""
-    if group is None:
-        return None
-    try:
-        return int(group)
-    except ValueError:
-        pass
-    try:
-        return grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise TokenFileError(f"group: failed to look up group {group!r} on this host", option="group") from None
+        kind = "user" if option == "owner" else "group"
+        raise TokenFileError(f"{option}: failed to look up {kind} {name!r} on this host", option=option) from None
 
 
 def label_and_attributes(module: AnsibleModule, file_args: dict) -> t.Callable[[str], None] | None:
