@@ -111,6 +111,18 @@ EXAMPLES = r"""
   register: rotated
   no_log: true
 
+- name: A token for an API that takes a system user (Mobile Subscription Info, for example)
+  telenor.oauth.telenor_oauth:
+    client_id: "{{ telenor_client_id }}"
+    client_secret: "{{ telenor_client_secret }}"
+    grant_type: password
+    username: "{{ telenor_username }}"
+    password: "{{ telenor_password }}"
+  delegate_to: localhost
+  run_once: true
+  register: subscription_token
+  no_log: true
+
 # A token for one job only, revoked at its end. Its own cache_dir keeps it apart from the
 # shared cache: state=absent there would log out the token that the lookup, other jobs and
 # the telenor.oauth.service_token role use, and that the role wrote into services' files.
@@ -139,34 +151,35 @@ EXAMPLES = r"""
   run_once: true
   register: revoked  # revoked.revoked_fingerprint names the token; no secret in this result
 
+# The same for a system user's token of this job only: the job's cache_dir, revoked by value.
+- name: Obtain a system user's token of this job's own
+  telenor.oauth.telenor_oauth:
+    grant_type: password
+    username: "{{ telenor_username }}"
+    password: "{{ telenor_password }}"
+    cache_dir: "{{ job_cache.path }}"
+  delegate_to: localhost
+  run_once: true
+  register: job_subscription_token
+  no_log: true
+
+- name: Revoke that system user's token of this job, and only it
+  telenor.oauth.telenor_oauth:
+    state: absent
+    grant_type: password
+    username: "{{ telenor_username }}"
+    password: "{{ telenor_password }}"
+    access_token: "{{ job_subscription_token.access_token }}"
+    cache_dir: "{{ job_cache.path }}"
+  delegate_to: localhost
+  run_once: true
+
 - name: Remove the job's cache directory
   ansible.builtin.file:
     path: "{{ job_cache.path }}"
     state: absent
   delegate_to: localhost
   run_once: true
-
-- name: A token for an API that takes a system user (Mobile Subscription Info, for example)
-  telenor.oauth.telenor_oauth:
-    client_id: "{{ telenor_client_id }}"
-    client_secret: "{{ telenor_client_secret }}"
-    grant_type: password
-    username: "{{ telenor_username }}"
-    password: "{{ telenor_password }}"
-  delegate_to: localhost
-  run_once: true
-  register: subscription_token
-  no_log: true
-
-- name: Revoke that system user's token
-  telenor.oauth.telenor_oauth:
-    state: absent
-    grant_type: password
-    username: "{{ telenor_username }}"
-    password: "{{ telenor_password }}"
-  delegate_to: localhost
-  run_once: true
-  no_log: true
 
 - name: Credentials set once for every telenor.oauth module
   module_defaults:

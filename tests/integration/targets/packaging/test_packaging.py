@@ -105,6 +105,27 @@ def test_readme_and_documentation_links_work_from_galaxy(tarball):
     assert (ROOT / documentation[len(repository):]).is_file()
 
 
+# The pages a user follows to install the collection and keep its secret.
+USER_DOCS = ("README.md", "roles/service_token/README.md", *sorted(
+    str(page.relative_to(ROOT)) for page in (ROOT / "docs/docsite/rst").glob("*.rst")))
+
+
+@pytest.mark.parametrize("page", USER_DOCS)
+def test_install_commands_name_the_version_being_built(page):
+    # A tarball name with another version than galaxy.yml's is a command that fails as written.
+    version = yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"]
+    named = set(re.findall(r"telenor-oauth-(\d+\.\d+\.\d+)\.tar\.gz", (ROOT / page).read_text()))
+    assert named <= {version}, f"{page} names telenor-oauth-{sorted(named)}.tar.gz; galaxy.yml builds {version}"
+
+
+@pytest.mark.parametrize("page", USER_DOCS)
+def test_vault_recipes_keep_the_secret_out_of_shell_history(page):
+    # ansible-vault encrypt_string with the secret as an argument leaves it in the shell's history.
+    commands = re.findall(r"^\s*(ansible-vault encrypt_string\b.*)$", (ROOT / page).read_text(), re.MULTILINE)
+    for command in commands:
+        assert re.search(r"--stdin-name|--prompt|\s-p\b", command), f"{page}: {command}"
+
+
 def install(tarball: Path, path: Path, env: dict) -> None:
     # Only the new path: the test's own collections path already holds the checkout.
     subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(path)],
