@@ -275,11 +275,17 @@ def test_documented_examples_of_lookup_and_module_leak_nothing(scan, ansible, em
     scan.collect_cached("the lookup EXAMPLES, scope sms", api_url=url, scope="sms")
     scan.run("module EXAMPLES, rotate", HERE / "module_examples_rotate.yml", inventory=inventory, args=secret_args)
     scan.collect_cached("the module's rotation example", api_url=url)
-    scan.run("module EXAMPLES, revoke and module_defaults", HERE / "module_examples_revoke.yml", inventory=inventory,
-             args=secret_args)
+    job_cache_copy = ansible.workdir / "job-cache-copy"
+    scan.run("module EXAMPLES, a job's own token revoked, and module_defaults", HERE / "module_examples_revoke.yml",
+             inventory=inventory, args=(*secret_args, "-e", f"job_cache_copy={job_cache_copy}"))
+    scan.collect_cached("the module's job token example", api_url=url, cache_dir=job_cache_copy)
     scan.collect_cached("the module's module_defaults example", api_url=url)
 
-    assert emulator.stats()["revoked"] == 2  # the rotation revoked one token, state=absent the next
+    # The rotation revoked one token, and the job its own; the shared token stayed live.
+    assert emulator.stats()["revoked"] == 2
+    shared = scan.token_cache(str(ansible.cache_dir), api_url=url, client_id=CLIENT_ID, scope=None,
+                              client_secret=CLIENT_SECRET).load()
+    assert emulator.client.is_token_valid(shared.access_token)
     scan.assert_every_issued_token_collected(emulator)
     scan.assert_cache_private()
     scan.assert_no_leaks()
