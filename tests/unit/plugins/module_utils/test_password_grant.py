@@ -249,6 +249,9 @@ def test_a_system_users_token_is_refreshed_with_its_refresh_token(api, make_sett
         pytest.param(401, {"code": 7, "message": "Invalid refresh_token"}, id="401-7"),
         pytest.param(401, "Error code 21 - Unsufficient permissions to use requested grant_type", id="401-21"),
         pytest.param(400, {"error_code": 2}, id="400-2"),
+        # RFC 6749 section 5.2, as a standards server refuses an expired or revoked refresh token.
+        pytest.param(400, {"error": "invalid_grant", "error_description": "refresh token expired"},
+                     id="400-invalid_grant"),
     ],
 )
 def test_a_refused_refresh_falls_back_to_the_password_grant(api, make_settings, status, body):
