@@ -11,7 +11,9 @@ version_added: 1.0.0
 short_description: Get a Telenor API OAuth access token, cached and shared by the whole run
 description:
   - Returns an access token for the Telenor APIs, obtained with the OAuth2 client-credentials
-    grant (C(POST /oauth/v2/token) with HTTP Basic O(client_id):O(client_secret)).
+    grant (C(POST /oauth/v2/token) with HTTP Basic O(client_id):O(client_secret)), or with
+    O(grant_type=password) the password grant, which adds a company system user's O(username)
+    and O(password) for the APIs that take one.
   - The token is cached on the controller, encrypted, and shared by every host and fork of a
     run, by later runs and by concurrent C(ansible-playbook) processes, so a play over hundreds
     of hosts makes one token request, and a re-run makes none while the token stays valid.

@@ -53,15 +53,16 @@ _SOURCES = {
         " lookup and the service_token role) the telenor_client_secret variable, kept in Ansible Vault"
     ),
 }
-# Where the system user of the password grant is set, and what it is.
+# Where the system user of the password grant is set, and what it is. The role
+# reads the telenor_* variables too (service_token_* override them).
 _USER_SOURCES = {
     "username": (
-        "the username option, the TELENOR_USERNAME environment variable, or (for the lookup) the"
-        " telenor_username variable"
+        "the username option, the TELENOR_USERNAME environment variable, or (for the lookup and the"
+        " service_token role) the telenor_username variable"
     ),
     "password": (
-        "the password option, the TELENOR_PASSWORD environment variable, or (for the lookup) the"
-        " telenor_password variable, kept in Ansible Vault"
+        "the password option, the TELENOR_PASSWORD environment variable, or (for the lookup and the"
+        " service_token role) the telenor_password variable"
     ),
 }
 _SYSTEM_USER_WORDS = (
@@ -304,17 +305,22 @@ def grant_credentials(adapter: OptionAdapter) -> tuple[str, str | None, str | No
     if grant_type == CLIENT_CREDENTIALS:
         given = [name for name, value in (("username", username), ("password", password)) if not _is_unset(value)]
         if given:
+            # Name where they may come from: an environment variable set for another
+            # tool appears nowhere in the playbook.
             raise TelenorConfigError(
                 f"{' and '.join(given)} given with grant_type=client_credentials: username and password are"
                 " only for grant_type=password (a system user, for the APIs that need one). Set"
-                " grant_type=password, or leave username and password unset"
+                " grant_type=password, or leave username and password unset;"
+                f" {'it is' if len(given) == 1 else 'they are'} read from"
+                f" {'; and '.join(_USER_SOURCES[name] for name in given)}"
             )
         return grant_type, None, None
     missing = [name for name, value in (("username", username), ("password", password)) if _is_unset(value)]
     if missing:
         raise TelenorConfigError(
             f"grant_type=password needs {' and '.join(missing)}, and {'it is' if len(missing) == 1 else 'they are'}"
-            f" missing or empty: set {'; and '.join(_USER_SOURCES[name] for name in missing)}. They are"
+            f" missing or empty: set {'; and '.join(_USER_SOURCES[name] for name in missing)}"
+            f"{', kept in Ansible Vault' if 'password' in missing else ''}. They are"
             f" {_SYSTEM_USER_WORDS}"
         )
     for name, value in (("username", username), ("password", password)):
