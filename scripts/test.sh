@@ -51,8 +51,8 @@ case $? in
   *) exit 1 ;;
 esac
 
-# Steps run in two lanes at a time, one per core: each lane writes its steps'
-# output to a log of its own, printed when the phase ends, and one result line
+# Steps run in lanes side by side: each lane writes its steps'
+# output to a log of its own, printed when all lanes end, and one result line
 # per step to $results.
 logs="$root/build/test-logs"
 results="$logs/results"
@@ -156,22 +156,19 @@ soak() {
   "$root/.venv/$1/bin/python" -m pytest "$soak_target" -q -p no:cacheprovider --basetemp="$root/build/pytest-soak-$1"
 }
 
-# Phase 1: the integration suites, one lane per core version (the slow part), and the
-# soak tests, which mostly sleep, beside them.
-echo "test: phase 1: integration and soak tests (${matrix[*]}) in parallel; output follows when they end"
+# Four lanes on two cores. The integration suites, one per core version, are the long
+# part. The soak tests mostly sleep while they wait for the next scheduled run, so the
+# lanes that hold them go on with the unit tests, sanity and the linters when they end,
+# instead of leaving those for a phase of their own after the integration suites.
+echo "test: integration and soak tests (${matrix[*]}), then unit tests, sanity and linters, in four lanes;"
+echo "test: the output follows when they end"
 for env in "${matrix[@]}"; do
   step "$logs/integration-$env.log" "integration tests, ansible-playbook against the emulator ($(describe "$env"))" \
     integration "$env" &
-  step "$logs/soak-$env.log" "soak test, the role on a schedule with short-lived tokens ($(describe "$env"))" \
-    soak "$env" &
 done
-wait
-show_logs "$logs"/integration-*.log "$logs"/soak-*.log
-
-# Phase 2: unit tests and linters in one lane, sanity (which needs the build
-# directory to itself) in the other.
-echo "test: phase 2: unit tests, sanity and linters in two lanes"
 {
+  step "$logs/lane-unit.log" "soak test, the role on a schedule with short-lived tokens ($(describe core219))" \
+    soak core219
   for env in "${matrix[@]}"; do
     step "$logs/lane-unit.log" "unit tests ($(describe "$env"))" unit "$env"
   done
@@ -182,6 +179,11 @@ echo "test: phase 2: unit tests, sanity and linters in two lanes"
   step "$logs/lane-unit.log" "antsibull-changelog lint" antsibull-changelog lint
 } &
 {
+  if [[ " ${matrix[*]} " == *" core221 "* ]]; then
+    step "$logs/lane-sanity.log" "soak test, the role on a schedule with short-lived tokens ($(describe core221))" \
+      soak core221
+  fi
+  # ansible-test sanity rewrites build/ansible_collections: one sanity run at a time.
   step "$logs/lane-sanity.log" "ansible-test sanity" sanity
   if [ "$core220" = true ]; then
     step "$logs/lane-sanity.log" "ansible-test sanity ($(describe core220))" sanity_core220
@@ -191,7 +193,7 @@ echo "test: phase 2: unit tests, sanity and linters in two lanes"
   step "$logs/lane-sanity.log" "antsibull-docs lint-collection-docs" docs_lint
 } &
 wait
-show_logs "$logs/lane-unit.log" "$logs/lane-sanity.log"
+show_logs "$logs"/integration-*.log "$logs/lane-unit.log" "$logs/lane-sanity.log"
 
 echo
 covered="${matrix[*]}"
