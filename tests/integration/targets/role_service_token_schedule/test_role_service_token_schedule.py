@@ -11,6 +11,8 @@ during clean runs and when the token endpoint is down for a run or a host is unr
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import os
 import re
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import FAKE_INIT_SCRIPT
+from tests.integration.conftest import CLIENT_ID, CLIENT_SECRET, FAKE_INIT_SCRIPT
 
 HERE = Path(__file__).parent
 SCHEDULE = HERE / "schedule.yml"
@@ -278,6 +280,8 @@ def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulato
     pytest.param({"soak_interval": 1500, "service_token_min_ttl": 300}, True, id="min-ttl-shorter-than-interval"),
     pytest.param({"soak_interval": 1800}, True, id="interval-longer-than-half-the-lifetime"),
     pytest.param({"soak_interval": 600}, False, id="defaults-and-ten-minutes"),
+    # The README's bound when every run succeeds: half the lifetime less the run's duration.
+    pytest.param({"soak_interval": 1500}, False, id="defaults-and-25-minutes"),
     pytest.param({"soak_interval": 600, "service_token_min_ttl": 900}, False, id="min-ttl-covers-the-interval"),
 ])
 def test_a_declared_interval_that_leaves_a_gap_is_warned_about(schedule, emulator, extra, warned):
@@ -285,3 +289,41 @@ def test_a_declared_interval_that_leaves_a_gap_is_warned_about(schedule, emulato
     run = schedule.run(playbook=MIN_TTL, **{"service_token_schedule_interval": extra["soak_interval"], **extra})
     assert run.rc == 0, run.output
     assert ("WARNING: service_token_schedule_interval" in run.stdout) is warned, run.stdout
+
+
+def age_cached_token(ansible, collections_path: Path, seconds: int) -> None:
+    """Make the role's cached token look `seconds` older, as it would be that much later:
+    deterministic, where waiting for a token to age is not."""
+    if str(collections_path) not in sys.path:
+        sys.path.insert(0, str(collections_path))
+    cache_module = importlib.import_module("ansible_collections.telenor.oauth.plugins.module_utils._cache")
+    cache = cache_module.TokenCache(str(ansible.cache_dir), cache_module.CacheIdentity(
+        api_url=ansible.emulator.url, client_id=CLIENT_ID, scope=None, client_secret=CLIENT_SECRET))
+    with cache.locked():
+        record = cache.load()
+        assert record is not None, "the role cached no token"
+        cache.store(dataclasses.replace(record, issued_at=record.issued_at - seconds,
+                                        expires_at=record.expires_at - seconds))
+
+
+# The emulator's tokens live 3599 s, as the Telenor API's do: half of that is 1799 s.
+@pytest.mark.parametrize(("min_ttl", "age", "renewed"), [
+    pytest.param(None, 1700, False, id="defaults-more-than-half-left-is-reused"),
+    pytest.param(None, 1900, True, id="defaults-less-than-half-left-is-renewed"),
+    pytest.param(None, 3000, True, id="defaults-ten-minutes-left-is-renewed"),  # the issue's 50th minute
+    pytest.param(300, 1900, False, id="min-ttl-300-less-than-half-left-is-reused"),
+    pytest.param(300, 3000, False, id="min-ttl-300-ten-minutes-left-is-reused"),
+    pytest.param(300, 3400, True, id="min-ttl-300-less-than-300-left-is-renewed"),
+])
+def test_a_token_is_renewed_at_half_its_lifetime_unless_min_ttl_is_set(
+        schedule, emulator, collections_path, min_ttl, age, renewed):
+    settings = {} if min_ttl is None else {"service_token_min_ttl": min_ttl}
+    first = schedule.run(playbook=MIN_TTL, **settings)
+    assert first.rc == 0, first.output
+    held = schedule.tokens()
+    age_cached_token(schedule.ansible, collections_path, age)
+    later = schedule.run(playbook=MIN_TTL, **settings)
+    assert later.rc == 0, later.output
+    assert emulator.stats()["tokens_issued"] == (2 if renewed else 1)
+    assert (schedule.tokens() != held) is renewed
+    assert len(set(schedule.tokens().values())) == 1
