@@ -23,6 +23,30 @@ CLIENT_ID = "it-client"
 # Distinctive, with a colon, so leak checks cannot match by accident.
 CLIENT_SECRET = "it-Secret:9f3b7c1e-never-print-me"
 BIN = Path(sys.executable).parent
+
+
+def on_the_oldest_core() -> bool:
+    """Whether this lane runs the oldest ansible-core the collection supports (2.19).
+
+    The oldest is in every run of the suite (the newest needs Python 3.12+, which a
+    machine may lack), so a check that needs to run once, whatever the core version, runs
+    there.
+    """
+    from ansible.release import __version__  # pylint: disable=import-outside-toplevel
+
+    return tuple(int(part) for part in __version__.split(".")[:2]) <= (2, 19)
+
+
+def scale(hosts: int, *, forks: int) -> int:
+    """How many hosts a scale scenario runs with under this lane's ansible-core.
+
+    The suite runs on the oldest and the newest core version, on two cores. A scale
+    scenario (hundreds of hosts, several controllers) proves that all the forks of a run
+    share one token request; it runs at full size on the oldest version, and with a
+    quarter of the hosts (at least as many as the forks, so the forks still race) on the
+    others, where it checks the same behaviour for a fraction of the CPU.
+    """
+    return hosts if on_the_oldest_core() else max(hosts // 4, forks)
 # A fake sysvinit service for the role's tests: records what it was asked to do in {log}.
 FAKE_INIT_SCRIPT = """#!/bin/sh
 case "$1" in

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import CLIENT_SECRET, Ansible
+from tests.integration.conftest import CLIENT_SECRET, Ansible, scale
 
 from tests.integration.redis_server import REDIS_PASSWORD
 
@@ -93,9 +93,10 @@ def file_caches_used(*controllers: Ansible) -> list[Path]:
 
 def test_three_controllers_running_at_once_make_one_token_request(make_controller, emulator, redis_server):
     controllers = [make_controller(f"controller{i}") for i in range(3)]
+    hosts = scale(25, forks=8)
     procs = [
         subprocess.Popen(
-            ansible.command(FLEET, inventory=ansible.inventory(25), forks=8,
+            ansible.command(FLEET, inventory=ansible.inventory(hosts), forks=8,
                             extra_vars={"token_out": str(ansible.workdir / "token")}),
             cwd=ansible.workdir, env=ansible.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for ansible in controllers
@@ -105,7 +106,7 @@ def test_three_controllers_running_at_once_make_one_token_request(make_controlle
 
     stats = emulator.stats()
     assert stats["token_requests"] == 1
-    assert stats["protected_requests"] == 75
+    assert stats["protected_requests"] == 3 * hosts
     tokens = {(ansible.workdir / "token").read_text() for ansible in controllers}
     assert len(tokens) == 1  # one token everywhere
     assert file_caches_used(*controllers) == []  # Redis, not each controller's file cache

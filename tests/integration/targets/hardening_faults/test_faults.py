@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import CLIENT_ID, CLIENT_SECRET
+from tests.integration.conftest import CLIENT_ID, CLIENT_SECRET, scale
 
 HERE = Path(__file__).parent
 TOKEN = HERE / "token.yml"
@@ -321,10 +321,11 @@ def test_a_refused_refresh_token_falls_back_to_client_credentials(ansible, emula
 
 def test_a_cold_cache_and_500_hosts_make_one_token_request(ansible, emulator, cached):
     emulator.faults(latency=0.5)  # a slow answer, so that many workers miss the cache at once
-    run = ansible.run(TOKEN, inventory=ansible.inventory(500), forks=50)
+    hosts = scale(500, forks=50)
+    run = ansible.run(TOKEN, inventory=ansible.inventory(hosts), forks=50)
     assert_clean(run)
     assert_got_working_token(run, emulator, cached)
-    assert len(digests(run.stdout)) == 500
+    assert len(digests(run.stdout)) == hosts
     assert emulator.stats()["token_requests"] == 1
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.emulator.control import Emulator
-from tests.integration.conftest import CLIENT_ID, CLIENT_SECRET
+from tests.integration.conftest import CLIENT_ID, CLIENT_SECRET, scale
 
 HERE = Path(__file__).parent
 FLEET = HERE / "fleet.yml"
@@ -21,12 +21,13 @@ FAIL = HERE / "fail.yml"
 
 
 def test_many_hosts_share_one_token_request_and_a_rerun_makes_none(ansible, emulator):
-    inventory = ansible.inventory(40)
+    hosts = scale(40, forks=10)
+    inventory = ansible.inventory(hosts)
     first = ansible.run(FLEET, inventory=inventory, forks=10)
     assert first.rc == 0, first.output
     stats = emulator.stats()
     assert stats["token_requests"] == 1
-    assert stats["protected_requests"] == 40  # every host used it, and it worked
+    assert stats["protected_requests"] == hosts  # every host used it, and it worked
 
     second = ansible.run(FLEET, inventory=inventory, forks=10)
     assert second.rc == 0, second.output
@@ -70,7 +71,7 @@ def test_query_selects_from_the_token_record(ansible, emulator):
 
 def test_concurrent_playbook_processes_make_one_request(ansible, emulator):
     procs = [
-        subprocess.Popen(ansible.command(FLEET, inventory=ansible.inventory(8, f"inv{i}.ini"), forks=4),
+        subprocess.Popen(ansible.command(FLEET, inventory=ansible.inventory(scale(8, forks=4), f"inv{i}.ini"), forks=4),
                          cwd=ansible.workdir, env=ansible.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for i in range(6)
     ]
