@@ -124,7 +124,21 @@ def _ini_value(path: str, entries: list) -> object:
 
 
 def _raw_option(plugin: LookupBase, name: str, variables: dict | None, direct: dict) -> object:
-    """The value of ``name`` as its source (keyword, variable, env, ini) gave it, before core's coercion."""
+    """The value of ``name`` as its source (keyword, variable, env, ini) gave it, before core's coercion.
+
+    A source that gives null (a keyword None, a variable whose template renders to null)
+    leaves the option unset, as core's config layer treats a null: its documented default.
+    """
+    value = _source_value(plugin, name, variables, direct)
+    if value is None:
+        from ansible import constants as C  # pylint: disable=import-outside-toplevel
+
+        definition = C.config.get_configuration_definition(name, plugin_type="lookup", plugin_name=plugin._load_name)
+        return (definition or {}).get("default")
+    return value
+
+
+def _source_value(plugin: LookupBase, name: str, variables: dict | None, direct: dict) -> object:
     value, origin = plugin.get_option_and_origin(name)
     if origin == "Direct":
         return direct.get(name)

@@ -87,16 +87,7 @@ class OptionAdapter:
 
     @classmethod
     def from_module(cls, module: t.Any) -> OptionAdapter:
-        # An explicit null in a task arrives as None, where core's config gives a
-        # plugin the documented default: the argument spec's default, then, so that
-        # the module and the lookup agree and no default is written down here.
-        spec = module.argument_spec
-
-        def get(name: str) -> t.Any:
-            value = module.params.get(name)
-            return spec.get(name, {}).get("default") if value is None else value
-
-        return cls(get)
+        return cls(module.params.get)
 
     def get(self, name: str) -> t.Any:
         return self._getter(name)

@@ -35,7 +35,10 @@ def test_many_hosts_share_one_token_request_and_a_rerun_makes_none(ansible, emul
 
 
 def test_variables_that_template_vaulted_variables_are_resolved(ansible, emulator):
-    """telenor_client_secret: "{{ vault_app_client_secret }}" sends the vaulted value, not that text."""
+    """telenor_client_secret: "{{ vault_app_client_secret }}" sends the vaulted value, not that text.
+
+    And telenor_validate_certs: "{{ verify_override }}", rendering to null, means the default.
+    """
     password = ansible.workdir / "vault-password"
     password.write_text("it-vault-password")
     vaulted = ansible.workdir / "vaulted.yml"
