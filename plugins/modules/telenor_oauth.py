@@ -134,7 +134,7 @@ EXAMPLES = r"""
   run_once: true
   register: job_cache
 
-- name: Obtain a token of this job's own
+- name: Obtain this job's own token
   telenor.oauth.telenor_oauth:
     cache_dir: "{{ job_cache.path }}"
   delegate_to: localhost
@@ -152,7 +152,7 @@ EXAMPLES = r"""
   register: revoked  # revoked.revoked_fingerprint names the token; no secret in this result
 
 # The same for a system user's token of this job only: the job's cache_dir, revoked by value.
-- name: Obtain a system user's token of this job's own
+- name: Obtain this job's own token for a system user
   telenor.oauth.telenor_oauth:
     grant_type: password
     username: "{{ telenor_username }}"
