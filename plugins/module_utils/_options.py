@@ -58,11 +58,11 @@ _SOURCES = {
 _USER_SOURCES = {
     "username": (
         "the username option, the TELENOR_USERNAME environment variable, or (for the lookup and the"
-        " service_token role) the telenor_username variable"
+        " service_token role) the telenor_username variable, which the role's service_token_username overrides"
     ),
     "password": (
         "the password option, the TELENOR_PASSWORD environment variable, or (for the lookup and the"
-        " service_token role) the telenor_password variable"
+        " service_token role) the telenor_password variable, which the role's service_token_password overrides"
     ),
 }
 _SYSTEM_USER_WORDS = (
