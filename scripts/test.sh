@@ -59,15 +59,19 @@ results="$logs/results"
 rm -rf "$logs"
 mkdir -p "$logs"
 : >"$results"
+: >"$logs/started"
+: >"$logs/ended"
 step() {
   local log=$1 name=$2 start=$SECONDS
   shift 2
+  echo "$name" >>"$logs/started"
   printf '\n=== %s\n' "$name" >>"$log"
   if "$@" >>"$log" 2>&1; then
     echo "ok:     $name ($((SECONDS - start)) s)" >>"$results"
   else
     echo "FAILED: $name ($((SECONDS - start)) s)" >>"$results"
   fi
+  echo "$name" >>"$logs/ended"
 }
 show_logs() {
   local log
@@ -127,12 +131,11 @@ lint_collections() {
 }
 
 lint() {
-  ANSIBLE_COLLECTIONS_PATH="$(lint_collections)" ansible-lint --profile production --offline --nocolor
+  ANSIBLE_COLLECTIONS_PATH="$lint_path" ansible-lint --profile production --offline --nocolor
 }
 
 docs_lint() {
-  local collections
-  collections=$(lint_collections)
+  local collections=$lint_path
   (cd "$collections/ansible_collections/telenor/oauth" &&
     ANSIBLE_COLLECTIONS_PATH="$collections" antsibull-docs lint-collection-docs --plugin-docs \
       --check-extra-docs-refs --validate-collection-refs all .)
@@ -160,6 +163,8 @@ soak() {
 # part. The soak tests mostly sleep while they wait for the next scheduled run, so the
 # lanes that hold them go on with the unit tests, sanity and the linters when they end,
 # instead of leaving those for a phase of their own after the integration suites.
+# Made once, before the lanes: two lanes re-linking it at once could each find it missing.
+lint_path=$(lint_collections)
 echo "test: integration and soak tests (${matrix[*]}), then unit tests, sanity and linters, in four lanes;"
 echo "test: the output follows when they end"
 for env in "${matrix[@]}"; do
@@ -194,6 +199,11 @@ done
 } &
 wait
 show_logs "$logs"/integration-*.log "$logs/lane-unit.log" "$logs/lane-sanity.log"
+
+# A lane that died mid-step wrote no result for it: that is a failure too.
+comm -23 <(sort "$logs/started") <(sort "$logs/ended") | while read -r name; do
+  echo "FAILED: $name (it never ended: its lane stopped)" >>"$results"
+done
 
 echo
 covered="${matrix[*]}"
