@@ -24,6 +24,15 @@ CLIENT_ID = "it-client"
 CLIENT_SECRET = "it-Secret:9f3b7c1e-never-print-me"
 BIN = Path(sys.executable).parent
 
+# A fake sysvinit service for the role's tests: records what it was asked to do in {log}.
+FAKE_INIT_SCRIPT = """#!/bin/sh
+case "$1" in
+  status) exit 0 ;;
+  restart|reload|start|stop) echo "$1" >> {log} ;;
+esac
+exit 0
+"""
+
 
 def on_the_oldest_core() -> bool:
     """Whether this lane runs the oldest ansible-core the collection supports (2.19).
@@ -47,14 +56,6 @@ def scale(hosts: int, *, forks: int) -> int:
     others, where it checks the same behaviour for a fraction of the CPU.
     """
     return hosts if on_the_oldest_core() else max(hosts // 4, forks)
-# A fake sysvinit service for the role's tests: records what it was asked to do in {log}.
-FAKE_INIT_SCRIPT = """#!/bin/sh
-case "$1" in
-  status) exit 0 ;;
-  restart|reload|start|stop) echo "$1" >> {log} ;;
-esac
-exit 0
-"""
 
 
 @pytest.fixture(scope="session")
