@@ -68,14 +68,10 @@ step() {
   printf '\n=== %s\n' "$name" >>"$log"
   # The CPU seconds (user and system) of the step and of everything it waited for: on two
   # cores the suite is CPU-bound, so this, not the wall time, says where its time goes.
-  local TIMEFORMAT='%U %S'
-  if times=$( { time "$@" >>"$log" 2>&1; } 2>&1 ); then
-    cpu=$(awk '{ printf "%.0f", $1 + $2 }' <<<"$times")
-    echo "ok:     $name ($((SECONDS - start)) s, $cpu CPU-s)" >>"$results"
-  else
-    cpu=$(awk '{ printf "%.0f", $1 + $2 }' <<<"$times")
-    echo "FAILED: $name ($((SECONDS - start)) s, $cpu CPU-s)" >>"$results"
-  fi
+  local TIMEFORMAT='%U %S' status=FAILED:
+  times=$( { time "$@" >>"$log" 2>&1; } 2>&1 ) && status="ok:    "
+  cpu=$(awk '{ printf "%.0f", $1 + $2 }' <<<"$times")
+  echo "$status $name ($((SECONDS - start)) s, $cpu CPU-s)" >>"$results"
   echo "$name" >>"$logs/ended"
 }
 show_logs() {
