@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.emulator.control import Emulator
-from tests.integration.conftest import CLIENT_ID, CLIENT_SECRET, scale
+from tests.integration.conftest import CLIENT_ID, CLIENT_SECRET
 
 HERE = Path(__file__).parent
 FLEET = HERE / "fleet.yml"
@@ -20,14 +20,16 @@ QUERY = HERE / "query.yml"
 FAIL = HERE / "fail.yml"
 
 
-def test_many_hosts_share_one_token_request_and_a_rerun_makes_none(ansible, emulator):
-    hosts = scale(40, forks=10)
-    inventory = ansible.inventory(hosts)
+def test_every_fork_shares_one_token_request_and_a_rerun_makes_none(ansible, emulator):
+    # As many hosts as forks, so that all of them miss the cold cache at once. The same at
+    # scale (500 hosts) and across concurrent ansible-playbook processes is in hardening_faults;
+    # here each host uses the token on the protected resource.
+    inventory = ansible.inventory(10)
     first = ansible.run(FLEET, inventory=inventory, forks=10)
     assert first.rc == 0, first.output
     stats = emulator.stats()
     assert stats["token_requests"] == 1
-    assert stats["protected_requests"] == hosts  # every host used it, and it worked
+    assert stats["protected_requests"] == 10  # every host used it, and it worked
 
     second = ansible.run(FLEET, inventory=inventory, forks=10)
     assert second.rc == 0, second.output
@@ -69,17 +71,6 @@ def test_cache_is_private_and_holds_no_secret_or_token(ansible, emulator):
 def test_query_selects_from_the_token_record(ansible, emulator):
     run = ansible.run(QUERY, inventory=ansible.inventory(3))
     assert run.rc == 0, run.output
-    assert emulator.stats()["token_requests"] == 1
-
-
-def test_concurrent_playbook_processes_make_one_request(ansible, emulator):
-    procs = [
-        subprocess.Popen(ansible.command(FLEET, inventory=ansible.inventory(scale(8, forks=4), f"inv{i}.ini"), forks=4),
-                         cwd=ansible.workdir, env=ansible.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for i in range(6)
-    ]
-    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
-    assert [proc.returncode for proc in procs] == [0] * 6, "\n".join(outputs)
     assert emulator.stats()["token_requests"] == 1
 
 
