@@ -154,10 +154,11 @@ unit() {
 soak_target=tests/integration/targets/role_service_token_schedule
 integration() {
   "$root/.venv/$1/bin/python" -m pytest tests/integration -q -p no:cacheprovider --ignore="$soak_target" \
-    --basetemp="$root/build/pytest-$1"
+    --basetemp="$root/build/pytest-$1" --durations=20
 }
+# -rP: the soak prints its figures (runs, probes, renewals) for docs/hardening.md.
 soak() {
-  "$root/.venv/$1/bin/python" -m pytest "$soak_target" -q -p no:cacheprovider --basetemp="$root/build/pytest-soak-$1"
+  "$root/.venv/$1/bin/python" -m pytest "$soak_target" -q -p no:cacheprovider --basetemp="$root/build/pytest-soak-$1" -rP
 }
 
 # Four lanes on two cores. The integration suites, one per core version, are the long

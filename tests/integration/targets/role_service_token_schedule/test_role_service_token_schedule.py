@@ -30,8 +30,10 @@ from tests.integration.conftest import CLIENT_ID, CLIENT_SECRET, FAKE_INIT_SCRIP
 HERE = Path(__file__).parent
 SCHEDULE = HERE / "schedule.yml"
 MIN_TTL = HERE / "min_ttl.yml"
-HOSTS = ("soak1", "soak2", "soak3")
-FLAKY = "soak2"  # the host made unreachable for one renewal
+# One host that stays healthy and one made unreachable for one renewal: the role's per-host
+# work is the same for every host, and each run costs CPU per host.
+HOSTS = ("soak1", "soak2")
+FLAKY = "soak2"
 # The token lifetime: TELENOR_SOAK_LIFETIME, or else ten times a warm-up run's duration, between
 # SHORTEST and LONGEST. A tenth of the lifetime is what the schedule keeps to spare for a run.
 SHORTEST, LONGEST = 60, 150
