@@ -22,6 +22,7 @@ from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET, FAKE_INIT_
 
 HERE = Path(__file__).parent
 SITE = HERE / "site.yml"
+ROTATE = HERE / "rotate.yml"
 VAULT_PASSWORD = "it-vault-password-7c1d"
 # One local host and one over SSH (with become): each role run costs CPU per host, and a
 # second local host would take the same path as the first.
@@ -172,13 +173,13 @@ def test_every_format_and_the_vault_file_are_written_keeping_other_content_and_a
 
 def test_rotation_replaces_the_token_everywhere_then_revokes_the_old_one_showing_no_token_in_diff_or_verbose(
         fleet, emulator):
-    first = fleet.run("--diff", "-vvvv")
+    first = fleet.run("--diff", "-vvvv", playbook=ROTATE)
     assert first.rc == 0, first.output
     old = fleet.token(SSH_HOST)
     assert old not in first.output
     assert CLIENT_SECRET not in first.output
 
-    rotated = fleet.run("--diff", "-vvvv", "-e", "service_token_rotate=true")
+    rotated = fleet.run("--diff", "-vvvv", "-e", "service_token_rotate=true", playbook=ROTATE)
     assert rotated.rc == 0, rotated.output
     new = fleet.token(SSH_HOST)
     assert new != old
@@ -195,7 +196,7 @@ def test_rotation_replaces_the_token_everywhere_then_revokes_the_old_one_showing
 
 
 def test_a_host_that_fails_rotation_keeps_its_file_and_the_old_token_stays_valid(fleet, emulator):
-    assert fleet.run().rc == 0
+    assert fleet.run(playbook=ROTATE).rc == 0
     old = fleet.token(SSH_HOST)
     broken = LOCAL_HOSTS[0]
     env_before = (fleet.base / broken / "app.env").read_bytes()
@@ -203,7 +204,7 @@ def test_a_host_that_fails_rotation_keeps_its_file_and_the_old_token_stays_valid
     data = yaml.safe_load(host_vars.read_text())
     host_vars.write_text(yaml.safe_dump({**data, "it_owner": "no-such-user-telenor-it"}))
 
-    rotated = fleet.run("-e", "service_token_rotate=true")
+    rotated = fleet.run("-e", "service_token_rotate=true", playbook=ROTATE)
     assert rotated.rc != 0
     assert recap(rotated.stdout)[broken]["failed"] == 1
     assert (fleet.base / broken / "app.env").read_bytes() == env_before
