@@ -161,21 +161,22 @@ soak() {
   "$root/.venv/$1/bin/python" -m pytest "$soak_target" -q -p no:cacheprovider --basetemp="$root/build/pytest-soak-$1" -rP
 }
 
-# Four lanes on two cores. The integration suites, one per core version, are the long
-# part. The soak tests mostly sleep while they wait for the next scheduled run, so the
-# lanes that hold them go on with the unit tests, sanity and the linters when they end,
-# instead of leaving those for a phase of their own after the integration suites.
+# Six lanes on two cores. The integration suites, one per core version, are the long
+# part. The soak tests mostly sleep while they wait for the next scheduled run, so each
+# has a lane of its own; the unit tests and linters, and sanity and the docs lint, run
+# in two more lanes from the start, so that the cores are busy while the soaks sleep
+# and nothing waits for a soak to end.
 # Made once, before the lanes: two lanes re-linking it at once could each find it missing.
 lint_path=$(lint_collections)
-echo "test: integration and soak tests (${matrix[*]}), then unit tests, sanity and linters, in four lanes;"
+echo "test: integration and soak tests (${matrix[*]}), unit tests, sanity and linters, in six lanes;"
 echo "test: the output follows when they end"
 for env in "${matrix[@]}"; do
   step "$logs/integration-$env.log" "integration tests, ansible-playbook against the emulator ($(describe "$env"))" \
     integration "$env" &
+  step "$logs/soak-$env.log" "soak test, the role on a schedule with short-lived tokens ($(describe "$env"))" \
+    soak "$env" &
 done
 {
-  step "$logs/lane-unit.log" "soak test, the role on a schedule with short-lived tokens ($(describe core219))" \
-    soak core219
   for env in "${matrix[@]}"; do
     step "$logs/lane-unit.log" "unit tests ($(describe "$env"))" unit "$env"
   done
@@ -186,10 +187,6 @@ done
   step "$logs/lane-unit.log" "antsibull-changelog lint" antsibull-changelog lint
 } &
 {
-  if [[ " ${matrix[*]} " == *" core221 "* ]]; then
-    step "$logs/lane-sanity.log" "soak test, the role on a schedule with short-lived tokens ($(describe core221))" \
-      soak core221
-  fi
   # ansible-test sanity rewrites build/ansible_collections: one sanity run at a time.
   step "$logs/lane-sanity.log" "ansible-test sanity" sanity
   if [ "$core220" = true ]; then
@@ -200,7 +197,7 @@ done
   step "$logs/lane-sanity.log" "antsibull-docs lint-collection-docs" docs_lint
 } &
 wait
-show_logs "$logs"/integration-*.log "$logs/lane-unit.log" "$logs/lane-sanity.log"
+show_logs "$logs"/integration-*.log "$logs"/soak-*.log "$logs/lane-unit.log" "$logs/lane-sanity.log"
 
 # A lane that died mid-step wrote no result for it: that is a failure too.
 comm -23 <(sort "$logs/started") <(sort "$logs/ended") | while read -r name; do
