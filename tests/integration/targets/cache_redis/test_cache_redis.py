@@ -134,12 +134,12 @@ def test_a_unix_socket_url_works(make_controller, emulator, redis_server):
 def test_a_rediss_url_with_its_ca_shares_one_token_across_runs(make_controller, emulator, redis_tls_server):
     ansible = make_controller(url=redis_tls_server.tls_url)
     tls = {"TELENOR_TOKEN_CACHE_CA_PATH": str(redis_tls_server.ca_path)}
-    for hosts in (4, 3):
-        run = ansible.run(FLEET, inventory=ansible.inventory(hosts), env=tls, args=("-vvvv",))
+    for _run in ("cold", "warm"):
+        run = ansible.run(FLEET, inventory=ansible.inventory(2), env=tls, args=("-vvvv",))
         assert run.rc == 0, run.output
         assert REDIS_PASSWORD not in run.output
     assert emulator.stats()["token_requests"] == 1
-    assert emulator.stats()["protected_requests"] == 7
+    assert emulator.stats()["protected_requests"] == 4
     assert file_caches_used(ansible) == []
     assert len(list(redis_tls_server.client().scan_iter("telenor_oauth:*:token"))) == 1
 
@@ -178,7 +178,7 @@ def written_tokens(files: dict[str, tuple[Path, Path]]) -> set[str]:
 
 def test_the_role_with_service_token_cache_url_shares_one_token_between_controllers(
         make_controller, emulator, redis_server, tmp_path):
-    files = role_files(tmp_path / "hosts", 4)
+    files = role_files(tmp_path / "hosts", 2)
     first, second = make_controller("controller1"), make_controller("controller2")
     for ansible in (first, second):
         del ansible.env["TELENOR_TOKEN_CACHE_URL"]  # the role's variable alone points at Redis
@@ -188,7 +188,7 @@ def test_the_role_with_service_token_cache_url_shares_one_token_between_controll
     vars_file.chmod(0o600)
     extra_vars = ("-e", f"@{vars_file}")
 
-    run = first.run(ROLE, inventory=first.inventory(4), args=(*extra_vars, "-vvvv"))
+    run = first.run(ROLE, inventory=first.inventory(2), args=(*extra_vars, "-vvvv"))
     assert run.rc == 0, run.output
     tokens = written_tokens(files)
     assert len(tokens) == 1
@@ -196,7 +196,7 @@ def test_the_role_with_service_token_cache_url_shares_one_token_between_controll
     assert emulator.stats()["token_requests"] == 1
 
     # A second controller: its own HOME and empty file cache, the same Redis.
-    again = second.run(ROLE, inventory=second.inventory(4), args=extra_vars)
+    again = second.run(ROLE, inventory=second.inventory(2), args=extra_vars)
     assert again.rc == 0, again.output
     assert emulator.stats()["token_requests"] == 1
     assert len(written_tokens(files)) == 1

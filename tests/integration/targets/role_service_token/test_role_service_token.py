@@ -215,19 +215,6 @@ def test_a_host_that_fails_rotation_keeps_its_file_and_the_old_token_stays_valid
     assert new != old and emulator.is_token_valid(new)
 
 
-@pytest.mark.parametrize(("playbook", "words"), [
-    ("bad_format.yml", ["service_token_files", "format", "toml"]),
-    ("relative_path.yml", ["service_token_files[0]", "path must be absolute"]),
-    ("template_missing.yml", ["service_token_files", "format is template", "template"]),
-])
-def test_bad_variables_fail_at_role_start_naming_the_variable(fleet, emulator, playbook, words):
-    run = fleet.run(playbook=HERE / playbook)
-    assert run.rc != 0
-    for word in words:
-        assert word in run.output, run.output
-    assert emulator.stats()["token_requests"] == 0
-
-
 @pytest.mark.parametrize(("variables", "words"), [
     # The lookup's own variables reach the role's token request.
     pytest.param({"telenor_ca_path": "/nonexistent/telenor-ca.pem"}, ["ca_path", "/nonexistent/telenor-ca.pem", "does not exist"],

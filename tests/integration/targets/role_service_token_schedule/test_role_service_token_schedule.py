@@ -289,19 +289,42 @@ def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulato
         Path(FIGURES).write_text(json.dumps(figures, indent=2) + "\n")
 
 
-@pytest.mark.parametrize(("extra", "warned"), [
-    pytest.param({"soak_interval": 1500, "service_token_min_ttl": 300}, True, id="min-ttl-shorter-than-interval"),
-    pytest.param({"soak_interval": 1800}, True, id="interval-longer-than-half-the-lifetime"),
-    pytest.param({"soak_interval": 600}, False, id="defaults-and-ten-minutes"),
+# (case, the role's variables, whether the run warns). The emulator's tokens live 3599 s, as
+# the Telenor API's do.
+INTERVAL_CASES = [
+    ("min-ttl-shorter-than-interval", {"service_token_schedule_interval": 1500, "service_token_min_ttl": 300}, True),
+    ("interval-longer-than-half-the-lifetime", {"service_token_schedule_interval": 1800}, True),
+    ("defaults-and-ten-minutes", {"service_token_schedule_interval": 600}, False),
     # The README's bound when every run succeeds: half the lifetime less the run's duration.
-    pytest.param({"soak_interval": 1500}, False, id="defaults-and-25-minutes"),
-    pytest.param({"soak_interval": 600, "service_token_min_ttl": 900}, False, id="min-ttl-covers-the-interval"),
-])
-def test_a_declared_interval_that_leaves_a_gap_is_warned_about(one_host_schedule, emulator, extra, warned):
-    # The emulator's tokens live 3599 s, as the Telenor API's do.
-    run = one_host_schedule.run(playbook=MIN_TTL, **{"service_token_schedule_interval": extra["soak_interval"], **extra})
+    ("defaults-and-25-minutes", {"service_token_schedule_interval": 1500}, False),
+    ("min-ttl-covers-the-interval", {"service_token_schedule_interval": 600, "service_token_min_ttl": 900}, False),
+]
+
+
+def test_a_declared_interval_that_leaves_a_gap_is_warned_about(one_host_schedule, emulator):
+    # One play per case in one ansible-playbook run, each with a cache of its own, so that
+    # each obtains its token as a first run would.
+    base = one_host_schedule.base
+    plays = [{
+        "name": f"Interval case {case}",
+        "hosts": "fleet",
+        "gather_facts": False,
+        "roles": [{"role": "telenor.oauth.service_token", "vars": {
+            **variables,
+            "service_token_cache_dir": str(base.parent / f"cache-{case}"),
+            "service_token_files": [{"path": "{{ soak_base }}/{{ inventory_hostname }}/app.env", "format": "env"}],
+        }}],
+    } for case, variables, _warned in INTERVAL_CASES]
+    playbook = base.parent / "intervals.yml"
+    playbook.write_text(json.dumps(plays))  # JSON is YAML
+    run = one_host_schedule.run(playbook=playbook)
     assert run.rc == 0, run.output
-    assert ("WARNING: service_token_schedule_interval" in run.stdout) is warned, run.stdout
+    sections = {match.group(1): match.group(2) for match in
+                re.finditer(r"^PLAY \[Interval case (\S+)\].*?$(.*?)(?=^PLAY |\Z)", run.stdout, re.M | re.S)}
+    assert sorted(sections) == sorted(case for case, _variables, _warned in INTERVAL_CASES), run.stdout
+    for case, _variables, warned in INTERVAL_CASES:
+        assert ("WARNING: service_token_schedule_interval" in sections[case]) is warned, f"{case}:\n{sections[case]}"
+    assert emulator.stats()["token_requests"] == len(INTERVAL_CASES)  # each case obtained its own
 
 
 def age_cached_token(ansible, collections_path: Path, seconds: int) -> None:
@@ -319,24 +342,25 @@ def age_cached_token(ansible, collections_path: Path, seconds: int) -> None:
                                         expires_at=record.expires_at - seconds))
 
 
-# The emulator's tokens live 3599 s, as the Telenor API's do: half of that is 1799 s.
-@pytest.mark.parametrize(("min_ttl", "age", "renewed"), [
-    pytest.param(None, 1700, False, id="defaults-more-than-half-left-is-reused"),
-    pytest.param(None, 1900, True, id="defaults-less-than-half-left-is-renewed"),
-    pytest.param(None, 3000, True, id="defaults-ten-minutes-left-is-renewed"),  # the 50th minute
-    pytest.param(300, 1900, False, id="min-ttl-300-less-than-half-left-is-reused"),
-    pytest.param(300, 3000, False, id="min-ttl-300-ten-minutes-left-is-reused"),
-    pytest.param(300, 3400, True, id="min-ttl-300-less-than-300-left-is-renewed"),
+# The emulator's tokens live 3599 s, as the Telenor API's do: half of that is 1799 s. Each rule
+# runs the role once, then again after each age in turn: (age of the cached token, renewed).
+@pytest.mark.parametrize(("min_ttl", "steps"), [
+    pytest.param(None, [(1700, False), (1900, True), (3000, True)], id="defaults"),  # 3000: the 50th minute
+    pytest.param(300, [(1900, False), (3000, False), (3400, True)], id="min-ttl-300"),
 ])
 def test_a_token_is_renewed_at_half_its_lifetime_unless_min_ttl_is_set(
-        one_host_schedule, emulator, collections_path, min_ttl, age, renewed):
+        one_host_schedule, emulator, collections_path, min_ttl, steps):
     schedule = one_host_schedule
     settings = {} if min_ttl is None else {"service_token_min_ttl": min_ttl}
     first = schedule.run(playbook=MIN_TTL, **settings)
     assert first.rc == 0, first.output
-    held = schedule.tokens()
-    age_cached_token(schedule.ansible, collections_path, age)
-    later = schedule.run(playbook=MIN_TTL, **settings)
-    assert later.rc == 0, later.output
-    assert emulator.stats()["tokens_issued"] == (2 if renewed else 1)
-    assert (schedule.tokens() != held) is renewed
+    issued, age = 1, 0
+    for target_age, renewed in steps:
+        held = schedule.tokens()
+        age_cached_token(schedule.ansible, collections_path, target_age - age)
+        later = schedule.run(playbook=MIN_TTL, **settings)
+        assert later.rc == 0, later.output
+        issued += renewed
+        assert emulator.stats()["tokens_issued"] == issued, f"a token {target_age} s old"
+        assert (schedule.tokens() != held) is renewed, f"a token {target_age} s old"
+        age = 0 if renewed else target_age
