@@ -175,6 +175,13 @@ def test_a_failure_is_explained_and_leaves_no_bad_record(ansible, emulator, cach
     assert cached() is None
     assert not list(ansible.cache_dir.glob(".*.tmp"))
 
+
+def test_the_run_after_a_failed_one_gets_a_working_token_with_one_request(ansible, emulator, cached):
+    # The table above checks that a failure leaves no record and no temporary file, and a
+    # process's locks end with it; this checks once that the next run starts clean.
+    emulator.faults(fail_next=RETRIES + 1, fail_status=500)
+    failed = ansible.run(TOKEN, inventory=ansible.inventory(1), env={"TELENOR_RETRIES": str(RETRIES)})
+    assert failed.rc != 0, failed.output
     assert_recovers_with_one_request(ansible, emulator, cached)
 
 
