@@ -173,6 +173,8 @@ def test_a_failure_is_explained_and_leaves_no_bad_record(ansible, emulator, cach
     assert FAKE_TOKEN not in run.output
     assert emulator.stats()["token_requests"] == requests
     assert cached() is None
+    # No record file at all: load() also answers None for one it cannot read.
+    assert not list(ansible.cache_dir.glob("*.token"))
     assert not list(ansible.cache_dir.glob(".*.tmp"))
 
 

@@ -122,11 +122,14 @@ def test_api_errors_are_explained(ansible, emulator, env, options, expected):
     [
         pytest.param({"TELENOR_CLIENT_ID": ""}, "TELENOR_CLIENT_ID", id="no-client-id"),
         pytest.param({"TELENOR_CLIENT_SECRET": ""}, "TELENOR_CLIENT_SECRET", id="no-client-secret"),
+        pytest.param({"TELENOR_API_URL": "http://api.telenor.no"}, "not loopback", id="plain-http"),
+        pytest.param({"TELENOR_API_URL": "https://user:pw@api.telenor.no"}, "must not carry credentials", id="url-credentials"),
+        pytest.param({"TELENOR_CLIENT_ID": "a:b"}, "must not contain ':'", id="colon-in-client-id"),
     ],
 )
 def test_bad_input_fails_before_any_request(ansible, emulator, env, expected):
-    # An empty environment variable, as a CI secret that is not set gives; every other bad
-    # input, from every source, is in hardening_inputs.
+    # From the environment, where a CI secret that is not set gives an empty variable;
+    # hardening_inputs has the same checks with each value given as an option.
     run = ansible.run(FAIL, inventory=ansible.inventory(1), env=env)
     assert run.rc != 0
     assert expected in run.output, run.output

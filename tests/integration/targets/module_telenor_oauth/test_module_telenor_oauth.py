@@ -80,6 +80,14 @@ def test_bad_secret_fails_with_the_seed_meaning_and_no_secret(ansible, emulator)
     assert CLIENT_SECRET not in run.output
 
 
+def test_an_empty_client_id_in_the_environment_names_the_option(ansible, emulator):
+    run = ansible.run(HERE / "fail.yml", inventory=ansible.inventory(1), env={"TELENOR_CLIENT_ID": ""})
+    assert run.rc != 0
+    assert "No client_id given" in run.output
+    assert "TELENOR_CLIENT_ID" in run.output
+    assert emulator.stats()["token_requests"] == 0
+
+
 def test_failed_logout_keeps_the_token_cached(ansible, emulator):
     obtain = ansible.run(HERE / "fail.yml", inventory=ansible.inventory(1))
     assert obtain.rc == 0, obtain.output

@@ -131,9 +131,11 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 def test_every_format_and_the_vault_file_are_written_keeping_other_content_and_a_rerun_changes_nothing(
         fleet, emulator, tmp_path):
     vault_file = tmp_path / "current-token.vault.yml"
-    first = fleet.run(extra_vars={"service_token_vault_file": str(vault_file)})
+    first = fleet.run("--diff", "-vvvv", extra_vars={"service_token_vault_file": str(vault_file)})
     assert first.rc == 0, first.output
     token = fleet.token(SSH_HOST)
+    assert token not in first.output  # no format's diff or verbose output shows it, over SSH either
+    assert CLIENT_SECRET not in first.output
     assert emulator.is_token_valid(token)
     assert emulator.stats()["token_requests"] == 1
     for host in fleet.hosts:
