@@ -28,6 +28,17 @@ python_for() {
   esac
 }
 
+# What each venv installs from tests/: the oldest core's runs every step, the newest's the
+# unit and integration tests, 2.20's only the unit tests and sanity. Less to install is
+# less of the suite's bootstrap, which is CPU-bound on two cores.
+test_requirements() {
+  case "$1" in
+    core219) echo tests/requirements.txt ;;
+    core220) echo tests/requirements-unit.txt ;;
+    core221) echo tests/requirements-integration.txt ;;
+  esac
+}
+
 core_spec() {
   case "$1" in
     core219) echo 'ansible-core>=2.19,<2.20' ;;
@@ -43,7 +54,7 @@ for name in "${@:-core219}"; do
     echo "bootstrap: no Python interpreter for $name on this machine" >&2
     exit 3
   fi
-  stamp=$( { cat requirements.txt tests/requirements.txt; core_spec "$name"; echo "$py"; } | sha256sum | cut -c1-16)
+  stamp=$( { cat requirements.txt tests/requirements*.txt; test_requirements "$name"; core_spec "$name"; echo "$py"; } | sha256sum | cut -c1-16)
   if [ -f "$venv/.stamp" ] && [ "$(cat "$venv/.stamp")" = "$stamp" ]; then
     continue
   fi
@@ -53,7 +64,7 @@ for name in "${@:-core219}"; do
   log="$root/.venv/$name.log"
   if ! { "$py" -m venv "$venv" &&
          "$venv/bin/python" -m pip install --upgrade pip &&
-         "$venv/bin/python" -m pip install "$(core_spec "$name")" -r requirements.txt -r tests/requirements.txt
+         "$venv/bin/python" -m pip install "$(core_spec "$name")" -r requirements.txt -r "$(test_requirements "$name")"
        } >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "bootstrap: installing $name failed; full log in $log" >&2
