@@ -9,29 +9,41 @@ cd "$root" || exit 1
 # Debian packages the suite needs: shellcheck (ansible-test sanity), openssh-server
 # and sudo (the SSH test host with become), python3-yaml (its Python), redis-server
 # (the Redis token cache tests start their own on 127.0.0.1; the service is not used).
-ensure_debian_packages() {
-  local missing=()
+missing_debian_packages() {
+  local pkg
   for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "test: installing Debian packages: ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "test: not root; install them first: sudo apt-get install ${missing[*]}" >&2
-    return 1
-  fi
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null
 }
+mapfile -t missing < <(missing_debian_packages shellcheck openssh-server sudo python3-yaml redis-server)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" -ne 0 ]; then
+  echo "test: not root; install these Debian packages first: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
 # apt and the venvs install side by side: on a fresh machine, such as CI's, the packages
 # would otherwise add their whole install time to the suite's.
-ensure_debian_packages shellcheck openssh-server sudo python3-yaml redis-server & packages=$!
+packages=
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test: installing Debian packages: ${missing[*]}"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null &
+  packages=$!
+fi
 
 # The venvs build in parallel too.
 "$root/scripts/bootstrap.sh" core219 & boot219=$!
 "$root/scripts/bootstrap.sh" core221 & boot221=$!
 "$root/scripts/bootstrap.sh" core220 & boot220=$!
-wait "$packages" || exit 1
-wait "$boot219" || exit 1
+# On a failure, let the other installs end before exiting: one left running into .venv
+# would race the next run's bootstrap, which removes and rebuilds an unfinished venv.
+give_up() {
+  echo "test: $1 failed" >&2
+  wait
+  exit 1
+}
+if [ -n "$packages" ]; then
+  wait "$packages" || give_up "installing the Debian packages"
+fi
+wait "$boot219" || give_up "bootstrapping .venv/core219"
 venv="$root/.venv/core219"
 export PATH="$venv/bin:$PATH"
 export PYTHONDONTWRITEBYTECODE=1
@@ -42,7 +54,7 @@ case $? in
   0) matrix=(core219 core221) ;;
   3) matrix=(core219)
      echo "test: no Python 3.12+ interpreter here; ansible-core 2.21 is NOT covered by this run" ;;
-  *) exit 1 ;;
+  *) give_up "bootstrapping .venv/core221" ;;
 esac
 
 # ansible-core 2.20 (Python 3.12+): unit tests and sanity only, as the integration suite covers
@@ -51,7 +63,7 @@ wait "$boot220"
 case $? in
   0) core220=true ;;
   3) core220=false; echo "test: no Python 3.12+ interpreter here; ansible-core 2.20 is NOT covered by this run" ;;
-  *) exit 1 ;;
+  *) give_up "bootstrapping .venv/core220" ;;
 esac
 
 # Steps run in lanes side by side: each lane writes its steps'
