@@ -100,6 +100,10 @@ class Schedule:
     next_start: float = 0.0
     runs: list = field(default_factory=list)
     overruns: int = 0
+    # Per run: how late it started after its slot, and how long it took, in seconds. A run
+    # that takes longer than the L/10 the schedule keeps to spare voids the guarantee.
+    timings: list = field(default_factory=list)
+    warm_up: float | None = None  # the warm-up run's duration, when it chose the lifetime
 
     def inventory(self, unreachable: tuple[str, ...] = ()) -> Path:
         lines = ["[fleet]"]
@@ -117,16 +121,28 @@ class Schedule:
 
     def run(self, *, unreachable: tuple[str, ...] = (), playbook: Path = SCHEDULE, env: dict | None = None, **extra):
         now = time.monotonic()
+        slot = self.next_start or now
         if now < self.next_start:
             time.sleep(self.next_start - now)
         elif self.next_start:
             self.overruns += 1  # the previous run took longer than the interval
         self.next_start = max(now, self.next_start) + self.interval
+        started = time.monotonic()
         result = self.ansible.run(playbook, inventory=self.inventory(unreachable), env=env, extra_vars={
             "soak_base": str(self.base), "soak_interval": self.interval, "soak_service_prefix": self.service_prefix,
             **extra})
         self.runs.append(result)
+        self.timings.append((round(started - slot, 1), round(time.monotonic() - started, 1)))
         return result
+
+    def longest_run(self, first: int = 0) -> float:
+        """The longest run since run number `first`, in seconds."""
+        return max((took for _late, took in self.timings[first:]), default=0.0)
+
+    def timing_report(self, lifetime: int) -> str:
+        """For a failure message and the figures: whether the runs kept within what the schedule spares."""
+        runs = ", ".join(f"({late}, {took})" for late, took in self.timings)
+        return f"the schedule keeps {lifetime // 10} s to spare; runs as (started late by, took) in seconds: {runs}"
 
     def tokens(self) -> dict[str, str]:
         return {host: file_token(self.base / host / "app.env") for host in self.hosts}
@@ -181,10 +197,12 @@ def soak_lifetime(schedule: Schedule, emulator) -> int:
     warmup = schedule.run(env={"TELENOR_TOKEN_CACHE_DIR": str(schedule.base.parent / "warm-up-cache")})
     assert warmup.rc == 0, warmup.output
     took = time.monotonic() - started
+    schedule.warm_up = round(took, 1)
     emulator.reset()
     fresh_hosts(schedule.base)
     schedule.next_start = 0.0
     schedule.runs.clear()
+    schedule.timings.clear()
     return max(SHORTEST, min(LONGEST, 10 * (int(took) + 1)))
 
 
@@ -220,7 +238,8 @@ def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulato
     assert first.rc == 0, first.output
     prober = Prober(emulator, {host: schedule.base / host / "app.env" for host in HOSTS})
     prober.start()
-    figures = {"lifetime_s": lifetime, "interval_s": schedule.interval, "probe_every_s": PROBE_EVERY}
+    figures = {"lifetime_s": lifetime, "warm_up_run_s": schedule.warm_up, "interval_s": schedule.interval,
+               "probe_every_s": PROBE_EVERY}
     try:
         # Clean: CLEAN_LIFETIMES lifetimes of scheduled runs.
         start = prober.snapshot()
@@ -235,7 +254,7 @@ def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulato
         clean_end = prober.snapshot()
         stats = emulator.stats()
         runs = clean_runs + 1
-        assert failed_probes(start, clean_end, HOSTS) == {host: 0 for host in HOSTS}
+        assert failed_probes(start, clean_end, HOSTS) == {host: 0 for host in HOSTS}, schedule.timing_report(lifetime)
         assert 2 <= stats["tokens_issued"] < runs  # renewed several times, not on every run
         assert stats["revoked"] == 0  # natural renewal: the previous token expires on its own
         for host in HOSTS:  # one reload per renewal, not per run
@@ -244,7 +263,8 @@ def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulato
         figures["clean"] = {"runs": runs, "probes": probes(start, clean_end),
                             "failed_probes": 0, "renewals": stats["tokens_issued"],
                             "token_requests": stats["token_requests"],
-                            "reloads_per_host": stats["tokens_issued"], "overruns": schedule.overruns}
+                            "reloads_per_host": stats["tokens_issued"], "overruns": schedule.overruns,
+                            "longest_run_s": schedule.longest_run()}
 
         # The token endpoint is down from now until a run that needs it has failed.
         emulator.faults(fail_next=10_000, fail_status=500)
@@ -278,7 +298,7 @@ def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulato
     finally:
         prober.stop()
     stats = emulator.stats()
-    assert failed_probes(clean_end, end, healthy) == {host: 0 for host in healthy}
+    assert failed_probes(clean_end, end, healthy) == {host: 0 for host in healthy}, schedule.timing_report(lifetime)
     figures["faults"] = {
         "runs": len(schedule.runs) - runs, "probes": probes(clean_end, end),
         "failed_probes_healthy": 0, "failed_probes_unreachable_host": end[FLAKY].failures - clean_end[FLAKY].failures,
@@ -286,8 +306,10 @@ def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulato
         "token_requests": stats["token_requests"] - figures["clean"]["token_requests"],
         "reloads_per_host": {host: schedule.reloads(host) - figures["clean"]["reloads_per_host"] for host in HOSTS},
         "overruns": schedule.overruns - figures["clean"]["overruns"],
+        "longest_run_s": schedule.longest_run(runs),
     }
     print(json.dumps(figures, indent=2))
+    print(schedule.timing_report(lifetime))
     if FIGURES:
         Path(FIGURES).write_text(json.dumps(figures, indent=2) + "\n")
 
