@@ -108,6 +108,9 @@ options:
         used as is (so in YAML either quote it or write it with a leading zero), or a symbolic mode
         such as V(u=rw,g=r), applied to the existing file's mode (or V(0600) for a new file), as
         with M(ansible.builtin.copy).
+      - A symbolic mode starts from V(0600), not from the existing file's mode, when the file
+        changes owner or group, since its bits were chosen by whoever had it, who may have planted it.
+        It never carries set-id or sticky bits over from the existing file.
     type: raw
     default: '0600'
 extends_documentation_fragment:
@@ -224,6 +227,7 @@ created:
 import grp
 import os
 import pwd
+import stat
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -251,6 +255,7 @@ from ansible_collections.telenor.oauth.plugins.module_utils._token_file import (
 
 # The permission bits a symbolic mode starts from for a new file: the temporary file's.
 _NEW_FILE_STAT = os.stat_result((0o100600,) + (0,) * 9)
+_SET_ID_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
 
 
 class TokenFileModule(AnsibleModule):
@@ -277,14 +282,33 @@ def _needs_value() -> list:
     return [("format", fmt, ["value"]) for fmt in FORMATS if fmt != "content"]
 
 
-def file_mode(mode: t.Any, current: os.stat_result | None) -> int:
-    """O(mode) as bits: octal, or symbolic as ansible.builtin.copy reads it (from the file's mode)."""
+def symbolic_mode_start(st: os.stat_result | None, file_args: dict) -> os.stat_result:
+    """The mode a symbolic O(mode) is applied to: the existing file's, if it stays in the same hands.
+
+    The bits of a file that changes owner or group were chosen by whoever had it, perhaps the
+    service user who owns the directory and planted it (0666, or a set-id executable); applied to
+    them, V(u=rw,g=r) would hand a root-owned file to everyone. Such a file starts from 0600, as a
+    new one does, and set-id and sticky bits are never carried over.
+    """
+    if st is None:
+        return _NEW_FILE_STAT
+    try:
+        same_hands = (numeric_id("owner", file_args["owner"]), numeric_id("group", file_args["group"])) == (st.st_uid, st.st_gid)
+    except TokenFileError:
+        same_hands = False  # check mode, with an owner that an earlier task would create
+    if not same_hands:
+        return _NEW_FILE_STAT
+    return os.stat_result((st.st_mode & ~_SET_ID_BITS,) + (0,) * 9)
+
+
+def file_mode(mode: t.Any, start: os.stat_result) -> int:
+    """O(mode) as bits: octal as given, or symbolic as ansible.builtin.copy reads it, from ``start``."""
     try:
         return parse_mode(mode)
     except FileTargetError:
         pass
     try:
-        return AnsibleModule._symbolic_mode_to_octal(current or _NEW_FILE_STAT, str(mode))
+        return AnsibleModule._symbolic_mode_to_octal(start, str(mode))
     except ValueError:
         raise TokenFileError(
             f"mode must be in octal (such as '0600') or symbolic (such as 'u=rw,g=r') form, not {mode!r}",
@@ -323,7 +347,6 @@ def ensure_file(module: AnsibleModule) -> dict:
         path=path,
     )
     file_args = module.load_file_common_arguments(params, path=target)
-    file_args["mode"] = file_mode(params["mode"], st)
     if st is not None:
         # The new file keeps the old one's owner, group and SELinux context where no option sets
         # them, as with ansible.builtin.copy.
@@ -332,6 +355,7 @@ def ensure_file(module: AnsibleModule) -> dict:
         if module.selinux_enabled():
             held = module.selinux_context(target)
             file_args["secontext"] = [held[i] if wanted is None else wanted for i, wanted in enumerate(file_args["secontext"])]
+    file_args["mode"] = file_mode(params["mode"], symbolic_mode_start(st, file_args))
     changed = st is None or data != current or metadata_differs(module, file_args)
     if changed and st is not None and fmt in KEYED_FORMATS:
         refuse_to_hand_over(st, file_args, path=path)

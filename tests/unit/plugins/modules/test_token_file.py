@@ -610,3 +610,41 @@ def test_a_root_only_file_moved_onto_the_path_is_not_handed_to_the_new_owner(run
     assert "not readable by its owner" in outcome.result["msg"] and str(path) in outcome.result["msg"]
     assert path.read_text() == "ROOT_ONLY_KEY=s3cr3t\n" and path.stat().st_uid == 0
     assert _siblings(path) == ["app.env"]
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("planted_mode", "mode", "expected"),
+    [
+        pytest.param(0o666, "u=rw,g=r", 0o640, id="world-writable-file"),
+        pytest.param(0o4755, "u+rw", 0o600, id="set-uid-executable"),
+    ],
+)
+def test_a_symbolic_mode_ignores_the_bits_of_a_file_planted_by_the_directory_owner(
+    run, service_dir, planted_mode, mode, expected
+):
+    # The service user replaces the root-owned app.env with a file of its own whose mode it chose;
+    # applied to those bits, the symbolic mode would give everyone the token (or root a set-uid file).
+    path = service_dir / "app.env"
+    path.write_text("OTHER=1\n")
+    os.chown(path, NOBODY, -1)
+    path.chmod(planted_mode)
+
+    outcome = run(path=str(path), format="env", value=TOKEN, owner="root", group="root", mode=mode)
+
+    assert outcome.result["changed"] is True
+    assert outcome.result["mode"] == f"0{expected:o}"
+    info = path.stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (expected, 0, 0)
+    assert path.read_text() == f"OTHER=1\nTELENOR_ACCESS_TOKEN={TOKEN}\n"
+
+
+def test_a_symbolic_mode_never_carries_set_id_bits_over(run, tmp_path):
+    path = tmp_path / "token"
+    path.write_text(f"{TOKEN}\n")
+    path.chmod(0o6600)
+
+    outcome = run(path=str(path), format="raw", value=TOKEN, mode="g+r")
+
+    assert outcome.result["mode"] == "0640"
+    assert _mode(path) == 0o640
