@@ -144,9 +144,10 @@ def _source_value(plugin: LookupBase, name: str, variables: dict | None, direct:
         return direct.get(name)
     if origin.startswith("var: "):
         raw = (variables or {}).get(origin[len("var: "):], value)
-        # A play variable is a template ("{{ other_var }}"): resolve it as Ansible would.
+        # A play variable may be a template ("{{ other_var }}") or an inline-vaulted value
+        # (encrypt_string, not a str): resolve and decrypt it as Ansible would.
         templar = getattr(plugin, "_templar", None)
-        return templar.template(raw) if templar is not None and isinstance(raw, str) else raw
+        return templar.template(raw) if templar is not None and raw is not None else raw
     if origin.startswith("env: "):
         return os.environ.get(origin[len("env: "):], value)
     if origin == "default" or not os.path.isfile(origin):

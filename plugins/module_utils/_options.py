@@ -269,7 +269,7 @@ def _credential(adapter: OptionAdapter, name: str) -> str:
             " Connectid and Min Bedrift logins are portal logins, not API credentials"
         )
     if not isinstance(value, str):
-        raise TelenorConfigError(f"{name} must be a string")
+        raise TelenorConfigError(f"{name} must be a string, got {type(value).__name__}: check where it is set, {_SOURCES[name]}")
     return value
 
 
@@ -316,7 +316,9 @@ def grant_credentials(adapter: OptionAdapter) -> tuple[str, str | None, str | No
         )
     for name, value in (("username", username), ("password", password)):
         if not isinstance(value, str):
-            raise TelenorConfigError(f"{name} must be a string")
+            raise TelenorConfigError(
+                f"{name} must be a string, got {type(value).__name__}: check where it is set, {_USER_SOURCES[name]}"
+            )
     return grant_type, username, password
 
 

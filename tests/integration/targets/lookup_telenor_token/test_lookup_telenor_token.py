@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.emulator.control import Emulator
-from tests.integration.conftest import CLIENT_ID, CLIENT_SECRET
+from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET
 
 HERE = Path(__file__).parent
 FLEET = HERE / "fleet.yml"
@@ -53,6 +53,35 @@ def test_variables_that_template_vaulted_variables_are_resolved(ansible, emulato
     assert run.rc == 0, run.output
     assert emulator.stats()["token_requests"] == 1
     assert emulator.stats()["protected_requests"] == 2
+
+
+def encrypt_string(ansible, password_file: Path, name: str, value: str) -> str:
+    """``name: !vault |...`` as ``ansible-vault encrypt_string --stdin-name`` prints it."""
+    return subprocess.run(
+        [str(BIN / "ansible-vault"), "encrypt_string", "--vault-password-file",
+         str(password_file), "--stdin-name", name],
+        input=value, capture_output=True, text=True, check=True, env=ansible.env,
+    ).stdout
+
+
+def test_a_secret_vaulted_with_encrypt_string_in_group_vars_is_read(ansible, emulator):
+    """The README's recipe: encrypt_string --stdin-name telenor_client_secret >> group_vars/all/telenor.yml.
+
+    The lookup reads the inline-vaulted variable itself; 1.1.1 refused it ("client_secret must be a string").
+    """
+    password = ansible.workdir / "vault-password"
+    password.write_text("it-vault-password")
+    group_vars = ansible.workdir / "group_vars" / "all"
+    group_vars.mkdir(parents=True)
+    (group_vars / "telenor.yml").write_text(
+        f"telenor_client_id: {CLIENT_ID}\n" + encrypt_string(ansible, password, "telenor_client_secret", CLIENT_SECRET)
+    )
+    env = {"TELENOR_CLIENT_ID": "", "TELENOR_CLIENT_SECRET": ""}
+    run = ansible.run(FLEET, inventory=ansible.inventory(2), env=env, args=("--vault-password-file", str(password)))
+    assert run.rc == 0, run.output
+    assert emulator.stats()["token_requests"] == 1
+    assert emulator.stats()["protected_requests"] == 2
+    assert CLIENT_SECRET not in run.output
 
 
 def test_cache_is_private_and_holds_no_secret_or_token(ansible, emulator):

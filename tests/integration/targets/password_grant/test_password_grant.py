@@ -22,8 +22,10 @@ from tests.integration.targets.hardening_secrets.test_hardening_secrets import (
     token_cache_class,
     vaulted_vars_file,
 )
+from tests.integration.targets.lookup_telenor_token.test_lookup_telenor_token import encrypt_string
 
 HERE = Path(__file__).parent
+LOOKUP_FLEET = HERE.parent / "lookup_telenor_token" / "fleet.yml"
 (FIRST_USER, FIRST_PASSWORD), (SECOND_USER, SECOND_PASSWORD) = SYSTEM_USERS.items()
 WRONG_PASSWORD = "Wrong-Pw:77f0-never-print-me"
 PLAYBOOK_VARS = {"first_user": FIRST_USER, "first_password": FIRST_PASSWORD,
@@ -73,6 +75,25 @@ def test_grant_options_that_do_not_fit_fail_before_any_request(users_ansible, us
     assert words in run.output, run.output
     assert FIRST_PASSWORD not in run.output
     assert users_emulator.stats()["token_requests"] == 0
+
+
+def test_a_password_vaulted_with_encrypt_string_in_group_vars_is_read(users_ansible, users_emulator):
+    """The lookup reads the system user from the telenor_* variables, the password inline-vaulted
+    as the README vaults it (encrypt_string --stdin-name); 1.1.1 refused it ("password must be a string")."""
+    password_file = users_ansible.workdir / "vault-password"
+    password_file.write_text(VAULT_PASSWORD)
+    group_vars = users_ansible.workdir / "group_vars" / "all"
+    group_vars.mkdir(parents=True)
+    (group_vars / "telenor.yml").write_text(
+        f"telenor_grant_type: password\ntelenor_username: {FIRST_USER}\n"
+        + encrypt_string(users_ansible, password_file, "telenor_password", FIRST_PASSWORD)
+    )
+    run = users_ansible.run(LOOKUP_FLEET, inventory=users_ansible.inventory(2),
+                            args=("--vault-password-file", str(password_file)))
+    assert run.rc == 0, run.output
+    assert users_emulator.stats()["token_requests_by_grant"] == {"password": 1}
+    assert users_emulator.stats()["protected_requests"] == 2
+    assert FIRST_PASSWORD not in run.output
 
 
 def test_state_absent_revokes_a_password_grant_token(users_ansible, users_emulator):
