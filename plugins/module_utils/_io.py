@@ -236,6 +236,7 @@ def _write_temporary_then_rename(
         with os.fdopen(fd, "wb") as handle:
             # On the descriptor: whoever can write the directory can swap the temporary file's
             # name (for a hard link to /etc/shadow, say) at any time, but not the open file.
+            _drop_inherited_acl(fd)
             # chown first, as it clears the set-id bits that the mode may then set.
             if owner is not None or group is not None:
                 os.fchown(fd, -1 if owner is None else owner, -1 if group is None else group)
@@ -252,6 +253,25 @@ def _write_temporary_then_rename(
         with suppress(OSError):
             os.unlink(temporary, dir_fd=work_fd)
         raise
+
+
+# errnos that mean "no ACL here": none was inherited, or the file system has no ACLs.
+_NO_ACL = {getattr(errno, name) for name in ("ENODATA", "ENOATTR", "ENOTSUP", "EOPNOTSUPP") if hasattr(errno, name)}
+
+
+def _drop_inherited_acl(fd: int) -> None:
+    """Remove the access ACL that a new file inherits from its directory's default ACL.
+
+    Whoever owns the directory chooses its default ACL, and with a mode that has group bits
+    (0640) the named users in it could read the file: only owner, group and mode grant access.
+    """
+    if not hasattr(os, "removexattr"):
+        return  # not Linux: no POSIX ACLs through extended attributes
+    try:
+        os.removexattr(fd, "system.posix_acl_access")
+    except OSError as exc:
+        if exc.errno not in _NO_ACL:
+            raise
 
 
 def _make_private_directory(name: str, *, dir_fd: int, path: str) -> int:

@@ -119,7 +119,8 @@ notes:
   - The file is replaced, not edited in place (this is what makes the write atomic), also when
     only its owner, group, mode, SELinux context or attributes change. The old file's SELinux
     context is kept where no option sets one; its ACLs and extended attributes are not carried
-    over.
+    over, and the new file does not take the directory's default ACL, so only owner, group and
+    mode grant access to it.
   - The new file's owner, group and mode are set through its open descriptor, never by path. Its
     SELinux context and attributes are set by path, in a directory that only the module's user
     can change, created next to the file for the write and removed after it.

@@ -411,3 +411,37 @@ def test_a_private_directory_swapped_after_mkdir_is_refused_and_left_as_it_was(
     swapped = [entry for entry in tmp_path.iterdir() if entry.name.startswith(".app.env.")]
     assert len(swapped) == 1 and stat.S_IMODE(swapped[0].stat().st_mode) == decoy_mode  # never chmod-ed
     assert target.read_text() == "TOKEN=old\n"
+
+
+def _default_acl_granting_read_to(uid: int) -> bytes:
+    """system.posix_acl_default as `setfacl -d -m u:UID:r` writes it: u::rwx, u:UID:r, g::---, m::rwx, o::---."""
+    import struct  # pylint: disable=import-outside-toplevel
+
+    def entry(tag: int, perm: int, qualifier: int = 0xFFFFFFFF) -> bytes:
+        return struct.pack("<HHI", tag, perm, qualifier)
+
+    return struct.pack("<I", 2) + entry(0x01, 7) + entry(0x02, 4, uid) + entry(0x04, 0) + entry(0x10, 7) + entry(0x20, 0)
+
+
+def _access_acl(path) -> bytes | None:
+    try:
+        return os.getxattr(path, "system.posix_acl_access", follow_symlinks=False)
+    except OSError:
+        return None
+
+
+@pytest.mark.skipif(not hasattr(os, "setxattr"), reason="POSIX ACLs are set through Linux extended attributes")
+@pytest.mark.parametrize("prepare", [None, lambda temporary: None], ids=["in-the-directory", "in-a-private-directory"])
+def test_a_default_acl_of_the_directory_is_not_inherited(tmp_path, prepare):
+    # Whoever owns the directory can give it a default ACL naming another user; a file created
+    # there would inherit it, and a mode with group bits (0640) would let that user read it.
+    try:
+        os.setxattr(tmp_path, "system.posix_acl_default", _default_acl_granting_read_to(NOBODY))
+    except OSError as exc:
+        pytest.skip(f"this file system takes no ACLs: {exc}")
+    path = tmp_path / "app.env"
+
+    write_atomically(str(path), SECRET, mode=0o640, prepare=prepare)
+
+    assert _access_acl(path) is None
+    assert _mode(path) == 0o640 and path.read_bytes() == SECRET
