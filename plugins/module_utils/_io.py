@@ -123,12 +123,20 @@ def _open_directory(directory: str) -> int:
         raise
 
 
+# The largest existing file read to keep its content. Configuration files holding a token
+# are far smaller; a larger one is refused rather than read into memory and written again (a
+# sparse file that the directory's owner made with truncate costs them nothing, and the run
+# gigabytes).
+MAX_READ_SIZE = 16 * 1024 * 1024
+
+
 def read_regular_file(
-    path: str, *, limit: int | None = None, single_link: bool = False
+    path: str, *, max_size: int = MAX_READ_SIZE, single_link: bool = False
 ) -> tuple[bytes, os.stat_result] | None:
     """The bytes and stat of the regular file at ``path``, or None when there is none.
 
     O_NOFOLLOW, O_NONBLOCK (a planted FIFO cannot hang the run), and checked on the descriptor.
+    A file larger than ``max_size`` bytes is refused.
     With ``single_link``, a file with other hard links is refused before it is read: whoever can
     write the directory can link any file of the same file system there (/etc/shadow, say), and
     a writer that keeps the rest of the file would copy its content into a file they can read.
@@ -158,7 +166,13 @@ def read_regular_file(
                 " names could be any file linked into this directory (such as /etc/shadow): give a file"
                 " with a single link, or remove the other links"
             )
-        return handle.read(-1 if limit is None else limit), info
+        data = handle.read(max_size + 1) if info.st_size <= max_size else b""
+        if info.st_size > max_size or len(data) > max_size:
+            raise FileTargetError(
+                f"path {path} is larger than {max_size // (1024 * 1024)} MiB ({max(info.st_size, len(data))} bytes);"
+                " refusing to read it: a file that holds a token is far smaller. Remove it, or give another path"
+            )
+        return data, info
 
 
 def others_who_can_replace(directory: str, *, owner_uid: int) -> str | None:

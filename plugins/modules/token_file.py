@@ -125,7 +125,8 @@ notes:
     SELinux context and attributes are set by path, in a directory that only the module's user
     can change, created next to the file for the write and removed after it.
   - O(unsafe_writes) is ignored; the write is always atomic.
-  - A JSON or YAML file nested too deeply to be read safely is an error naming the file.
+  - A JSON or YAML file nested too deeply to be read safely is an error naming the file, and so is
+    an existing file larger than 16 MiB, which is not read.
   - There is no O(ignore:backup) option on purpose, because a backup would be another copy of a secret.
 attributes:
   check_mode:

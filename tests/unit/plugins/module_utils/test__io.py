@@ -445,3 +445,17 @@ def test_a_default_acl_of_the_directory_is_not_inherited(tmp_path, prepare):
 
     assert _access_acl(path) is None
     assert _mode(path) == 0o640 and path.read_bytes() == SECRET
+
+
+def test_a_file_larger_than_the_limit_is_refused_without_being_read(tmp_path, monkeypatch):
+    # A sparse file of the directory's owner (truncate -s 300M) costs them no disk; read and
+    # written again it would cost the run its size in memory and in real disk.
+    path = tmp_path / "app.env"
+    with open(path, "wb") as handle:
+        handle.truncate(_io.MAX_READ_SIZE + 1)
+
+    with pytest.raises(FileTargetError, match=r"path .*app\.env is larger than 16 MiB \(16777217 bytes\)"):
+        read_regular_file(str(path))
+
+    path.write_bytes(b"A=1\n")
+    assert read_regular_file(str(path))[0] == b"A=1\n"

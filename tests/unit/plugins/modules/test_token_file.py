@@ -648,3 +648,15 @@ def test_a_symbolic_mode_never_carries_set_id_bits_over(run, tmp_path):
 
     assert outcome.result["mode"] == "0640"
     assert _mode(path) == 0o640
+
+
+def test_a_huge_existing_file_fails_naming_the_path_and_is_left_as_it_was(run, tmp_path):
+    path = tmp_path / "app.env"
+    with open(path, "wb") as handle:
+        handle.truncate(300 * 1024 * 1024)
+
+    outcome = run(path=str(path), format="env", value=TOKEN)
+
+    assert outcome.result["failed"] is True
+    assert f"path {path} is larger than 16 MiB" in outcome.result["msg"]
+    assert path.stat().st_size == 300 * 1024 * 1024 and _siblings(path) == ["app.env"]
