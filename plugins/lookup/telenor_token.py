@@ -21,7 +21,8 @@ description:
   - The module M(telenor.oauth.telenor_oauth) shares the same cache, to obtain, rotate or revoke
     tokens as tasks.
   - The lookup takes no positional arguments (terms); give its options as keywords of the
-    C(lookup) call, as in the examples.
+    C(lookup) call, as in the examples. A keyword that names no option is an error that
+    suggests the option meant.
 options:
   query:
     description:
@@ -176,9 +177,27 @@ def _templated_variables(plugin: LookupBase, variables: dict | None) -> dict:
     return resolved
 
 
+def _unknown_keywords_message(unknown: list, known: list) -> str:
+    import difflib  # pylint: disable=import-outside-toplevel  # only for a misspelt keyword
+
+    names = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        names.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    return (
+        f"telenor.oauth.telenor_token has no option{'s' if len(names) > 1 else ''} {', '.join(names)};"
+        f" its options are {', '.join(sorted(known))}"
+    )
+
+
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
+        # Core drops keywords that name no option; a misspelt scope or client_secret would then
+        # get a token for other settings than the ones written, without a word.
+        unknown = sorted(set(kwargs) - set(self._options))  # pylint: disable=protected-access  # the options set_options read
+        if unknown:
+            raise AnsibleLookupError(_unknown_keywords_message(unknown, list(self._options)))  # pylint: disable=protected-access
         if terms:
             raise AnsibleLookupError(
                 "telenor.oauth.telenor_token takes no terms; pass options as keywords,"

@@ -161,6 +161,23 @@ def test_an_invalid_query_fails_before_any_request(api, options, query):
     assert api.seen == []
 
 
+@pytest.mark.parametrize(
+    ("keywords", "words"),
+    [
+        pytest.param({"scpoe": ["sms"]}, "has no option 'scpoe' (did you mean 'scope'?)", id="misspelt-scope"),
+        pytest.param({"vaildate_certs": False, "bogus": 1},
+                     "has no options 'bogus', 'vaildate_certs' (did you mean 'validate_certs'?)", id="two"),
+    ],
+)
+def test_a_keyword_that_names_no_option_fails_before_any_request(api, options, keywords, words):
+    # Core would drop it: a token without the scope written, or with TLS checks the user turned off.
+    with pytest.raises(AnsibleLookupError) as error:
+        lookup(**options, **keywords)
+    assert words in str(error.value)
+    assert "its options are api_url, ca_path," in str(error.value)
+    assert api.seen == []
+
+
 @pytest.mark.parametrize("terms", [("client_id",), ("a", "b"), ({"client_id": CLIENT_ID},)])
 def test_terms_are_refused(api, options, terms):
     with pytest.raises(AnsibleLookupError, match="takes no terms"):
