@@ -151,6 +151,12 @@ EXAMPLES = r"""
   run_once: true
   register: revoked  # revoked.revoked_fingerprint names the token; no secret in this result
 
+- name: Check that the revoked token is the one the job obtained
+  ansible.builtin.assert:
+    that: (job_token.access_token | ansible.builtin.hash('sha256'))[:12] == revoked.revoked_fingerprint
+    quiet: true
+  run_once: true
+
 # The same for a system user's token of this job only: the job's cache_dir, revoked by value.
 - name: Obtain this job's own token for a system user
   telenor.oauth.telenor_oauth:
@@ -246,8 +252,8 @@ revoked_fingerprint:
     - Which token was revoked (with O(state=absent), or the replaced one with
       O(revoke_previous=true)), or in check mode would be, named without revealing it - the first
       12 hexadecimal digits of the SHA-256 of the token.
-    - "Not a secret. To compare it with a token you hold:
-      C({{ (token | ansible.builtin.hash('sha256'))[:12] }})."
+    - Not a secret. To compare it with a token you hold, take the first 12 characters of the
+      token's C(ansible.builtin.hash) with V(sha256), as an example above does.
   returned: when a token was revoked, or in check mode would be
   type: str
   sample: 3f9a0c2be41d

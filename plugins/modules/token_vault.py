@@ -114,13 +114,14 @@ EXAMPLES = r"""
   register: telenor
   no_log: true
 
+# Without expires_in, the seconds left, which differ on every run: with it, the file would
+# be rewritten each time although the token is the same.
 - name: Store it for ansible-vault view (run with --vault-password-file or --vault-id)
   telenor.oauth.token_vault:
     path: /etc/telenor/token.vault.yml
     content:
       access_token: "{{ telenor.access_token }}"
       token_type: "{{ telenor.token_type }}"
-      expires_in: "{{ telenor.expires_in }}"
       expires_at: "{{ telenor.expires_at }}"
       scope: "{{ telenor.scope }}"
       authorization: "{{ telenor.authorization }}"
