@@ -27,6 +27,11 @@ description:
     C(TELENOR_TIMEOUT), C(TELENOR_RETRIES), C(TELENOR_TOKEN_MIN_TTL),
     C(TELENOR_TOKEN_CACHE_URL), C(TELENOR_TOKEN_CACHE_CA_PATH)) of the host the
     module runs on.
+  - A module does not read variables, so the C(telenor_*) variables that the lookup reads
+    (C(telenor_client_id), C(telenor_api_url), C(telenor_scope), ...) do not reach it. Give it
+    the same settings with C(module_defaults) for C(group/telenor.oauth.telenor), as in the
+    examples; an option left out takes its default here, and the module then caches a token
+    for other settings than the lookup's.
 options:
   state:
     description:
@@ -187,11 +192,13 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
 
-- name: Credentials set once for every telenor.oauth module
+- name: The lookup's settings, from its telenor_* variables, set once for the module
   module_defaults:
     group/telenor.oauth.telenor:
       client_id: "{{ telenor_client_id }}"
       client_secret: "{{ telenor_client_secret }}"
+      api_url: "{{ telenor_api_url | default(omit) }}"
+      scope: "{{ telenor_scope | default(omit) }}"
   block:
     - name: Obtain
       telenor.oauth.telenor_oauth:
