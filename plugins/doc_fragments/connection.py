@@ -90,6 +90,9 @@ options:
         an HTTP 5xx or an HTTP 429, with jittered exponential backoff and honouring
         C(Retry-After) (up to 30 seconds). Other HTTP 4xx answers fail at once.
       - From V(0) to V(10).
+      - When a request has failed after its retries, the other hosts and runs with the same
+        settings get its error, saying so, without a request of their own for 10 seconds, rather
+        than each repeat it against a failing API.
     type: int
     default: 3
   min_ttl:

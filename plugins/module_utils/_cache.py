@@ -36,6 +36,9 @@ from dataclasses import dataclass, field
 from ._errors import TelenorConfigError
 from ._token import TokenRecord
 
+if t.TYPE_CHECKING:
+    from ._failure_memo import Failure
+
 try:
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives import hashes
@@ -110,6 +113,14 @@ class CacheIdentity:
     def unseal(self, blob: bytes, *, key: str) -> TokenRecord | None:
         return unseal(blob, secret=self.client_secret, key=key, password=self._sealing_password)
 
+    def seal_data(self, plain: bytes, *, context: str) -> bytes:
+        """Encrypt other data of this identity (a failure), bound to ``context`` as a record is to its key."""
+        return seal_bytes(plain, secret=self.client_secret, aad=context.encode("ascii"), password=self._sealing_password)
+
+    def open_data(self, blob: bytes, *, context: str) -> bytes:
+        """Decrypt what seal_data made; raises (InvalidTag, ValueError, ...) for anything else."""
+        return open_envelope(blob, secret=self.client_secret, aad=context.encode("ascii"), password=self._sealing_password)
+
 
 def _derive_key(secret: str, salt: bytes, password: str | None = None) -> bytes:
     """The record key: from the client secret, and with the password grant from the
@@ -125,9 +136,13 @@ def _derive_key(secret: str, salt: bytes, password: str | None = None) -> bytes:
 
 def seal(record: TokenRecord, *, secret: str, key: str, password: str | None = None) -> bytes:
     """Encrypt a record; the file key is bound in as associated data."""
+    return seal_bytes(record.to_json(), secret=secret, aad=key.encode("ascii"), password=password)
+
+
+def seal_bytes(plain: bytes, *, secret: str, aad: bytes, password: str | None = None) -> bytes:
     salt = os.urandom(16)
     nonce = os.urandom(12)
-    ciphertext = AESGCM(_derive_key(secret, salt, password)).encrypt(nonce, record.to_json(), key.encode("ascii"))
+    ciphertext = AESGCM(_derive_key(secret, salt, password)).encrypt(nonce, plain, aad)
     envelope = {
         "v": FORMAT_VERSION,
         "salt": base64.b64encode(salt).decode("ascii"),
@@ -137,19 +152,26 @@ def seal(record: TokenRecord, *, secret: str, key: str, password: str | None = N
     return json.dumps(envelope).encode("ascii")
 
 
+# What a corrupt, foreign or unreadable envelope raises.
+UNREADABLE = (InvalidTag, ValueError, TypeError, KeyError, AttributeError, UnicodeError, RecursionError) if HAS_CRYPTOGRAPHY else ()
+
+
 def unseal(blob: bytes, *, secret: str, key: str, password: str | None = None) -> TokenRecord | None:
     """Decrypt a record; None for anything corrupt, foreign or unreadable."""
     try:
-        envelope = json.loads(blob.decode("ascii"))
-        if envelope.get("v") != FORMAT_VERSION:
-            return None
-        salt = base64.b64decode(envelope["salt"], validate=True)
-        nonce = base64.b64decode(envelope["nonce"], validate=True)
-        ciphertext = base64.b64decode(envelope["ct"], validate=True)
-        plain = AESGCM(_derive_key(secret, salt, password)).decrypt(nonce, ciphertext, key.encode("ascii"))
-        return TokenRecord.from_json(plain)
-    except (InvalidTag, ValueError, TypeError, KeyError, AttributeError, UnicodeError, RecursionError):
+        return TokenRecord.from_json(open_envelope(blob, secret=secret, aad=key.encode("ascii"), password=password))
+    except UNREADABLE:
         return None
+
+
+def open_envelope(blob: bytes, *, secret: str, aad: bytes, password: str | None = None) -> bytes:
+    envelope = json.loads(blob.decode("ascii"))
+    if envelope.get("v") != FORMAT_VERSION:
+        raise ValueError("another format version")
+    salt = base64.b64decode(envelope["salt"], validate=True)
+    nonce = base64.b64decode(envelope["nonce"], validate=True)
+    ciphertext = base64.b64decode(envelope["ct"], validate=True)
+    return AESGCM(_derive_key(secret, salt, password)).decrypt(nonce, ciphertext, aad)
 
 
 def poll_for_lock(try_lock: t.Callable[[], bool], *, wait: float, max_delay: float) -> bool:
@@ -256,3 +278,19 @@ class TokenCache:
         from ._cache_writer import delete  # pylint: disable=import-outside-toplevel
 
         delete(self)
+
+    def recent_failure(self) -> Failure | None:
+        """The failure a request of this identity met moments ago (see _failure_memo). Call under the lock."""
+        from ._cache_writer import recent_failure  # pylint: disable=import-outside-toplevel
+
+        return recent_failure(self)
+
+    def remember_failure(self, failure: Failure) -> None:
+        from ._cache_writer import remember_failure  # pylint: disable=import-outside-toplevel
+
+        remember_failure(self, failure)
+
+    def forget_failure(self) -> None:
+        from ._cache_writer import forget_failure  # pylint: disable=import-outside-toplevel
+
+        forget_failure(self)

@@ -24,8 +24,9 @@ import tempfile
 import typing as t
 
 from . import _io
-from ._cache import TokenCache, fallback_cache_dir, poll_for_lock
+from ._cache import UNREADABLE, TokenCache, fallback_cache_dir, poll_for_lock
 from ._errors import TelenorCacheError
+from ._failure_memo import Failure
 from ._token import TokenRecord
 
 _WHERE = "option cache_dir, env TELENOR_TOKEN_CACHE_DIR"
@@ -184,3 +185,34 @@ def _remove_stale_temps(cache: TokenCache) -> None:
     for leftover in glob.glob(os.path.join(glob.escape(cache.cache_dir), f".{cache.key}.*.tmp")):
         with contextlib.suppress(OSError):
             os.unlink(leftover)
+
+
+def _failure_path(cache: TokenCache) -> str:
+    return os.path.join(cache.cache_dir, cache.key + ".failed")
+
+
+def recent_failure(cache: TokenCache) -> Failure | None:
+    """The failure that a request of this identity met moments ago, if any. Call under the lock."""
+    try:
+        fd = os.open(_failure_path(cache), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            blob = handle.read(65536)
+        failure = Failure.from_json(cache.identity.open_data(blob, context=f"{cache.key}:failed"))
+    except (OSError, *UNREADABLE):
+        return None
+    return failure if failure.is_recent() else None
+
+
+def remember_failure(cache: TokenCache, failure: Failure) -> None:
+    """Leave the failure for the next processes; best effort, as the failure itself is what to report."""
+    blob = cache.identity.seal_data(failure.to_json(), context=f"{cache.key}:failed")
+    with contextlib.suppress(OSError, _io.FileTargetError):
+        _io.write_atomically(_failure_path(cache), blob, mode=0o600)
+
+
+def forget_failure(cache: TokenCache) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(_failure_path(cache))

@@ -33,10 +33,13 @@ import secrets
 import typing as t
 from urllib.parse import parse_qs, urlsplit
 
-from ._cache import CacheIdentity, poll_for_lock
+from ._cache import UNREADABLE, CacheIdentity, poll_for_lock
 from ._errors import TelenorCacheError, TelenorConfigError
 from ._options import url_secrets, url_without_password
 from ._token import TokenRecord
+
+if t.TYPE_CHECKING:
+    from ._failure_memo import Failure
 
 SCHEMES = ("redis", "rediss", "unix")
 KEY_PREFIX = "telenor_oauth:"
@@ -220,6 +223,7 @@ class RedisTokenCache:
         self.key = identity.key
         self.record_key = f"{KEY_PREFIX}{self.key}:token"
         self.lock_key = f"{KEY_PREFIX}{self.key}:lock"
+        self.failure_key = f"{KEY_PREFIX}{self.key}:failed"
         # The file cache's fallback warnings; Redis never falls back (it fails closed).
         self.warnings: list[str] = []
 
@@ -334,3 +338,29 @@ class RedisTokenCache:
         """Forget the record. Call under the lock."""
         with self._redis_errors("deleting the token"):
             self._client().delete(self.record_key)
+
+    def recent_failure(self) -> Failure | None:
+        """The failure a request of this identity met moments ago (see _failure_memo). Call under the lock."""
+        with self._redis_errors("reading the last failed request"):
+            blob = self._client().get(self.failure_key)
+        if blob is None:
+            return None
+        from ._failure_memo import Failure  # pylint: disable=import-outside-toplevel,redefined-outer-name  # on a miss only
+
+        try:
+            failure = Failure.from_json(self.identity.open_data(blob, context=f"{self.key}:failed"))
+        except UNREADABLE:
+            return None
+        return failure if failure.is_recent() else None
+
+    def remember_failure(self, failure: Failure) -> None:
+        """Leave the failure for the next processes, expiring when it stops counting; best effort."""
+        from ._failure_memo import REUSE_SECONDS  # pylint: disable=import-outside-toplevel
+
+        blob = self.identity.seal_data(failure.to_json(), context=f"{self.key}:failed")
+        with contextlib.suppress(TelenorCacheError), self._redis_errors("remembering the failed request"):
+            self._client().set(self.failure_key, blob, px=int(REUSE_SECONDS * 1000))
+
+    def forget_failure(self) -> None:
+        with contextlib.suppress(TelenorCacheError), self._redis_errors("forgetting the failed request"):
+            self._client().delete(self.failure_key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from ._errors import TelenorAPIError, TelenorCacheError, TelenorOAuthError
+from ._errors import TelenorAPIError, TelenorCacheError, TelenorOAuthError, TelenorResponseError, TelenorTransportError
 from ._options import Settings
 from ._token import TokenRecord
 
@@ -89,12 +89,27 @@ def obtain_token(settings: Settings, *, force: bool = False, check_mode: bool = 
         # the lock already is the new token this call asked for.
         if usable and (not force or previous.issued_at >= started):
             return Obtained(previous, cached=True, warnings=cache.warnings)
+        # Another process of this identity failed moments ago: its error, not one more request.
+        failure = cache.recent_failure()
+        if failure is not None:
+            raise failure.error()
         # A cache that cannot keep the token fails here, before the request:
         # otherwise every host would mint a token that is then lost.
         cache.check_writable()
-        record = _renew(settings, previous, force=force)
+        record = _renew_or_remember_failure(settings, cache, previous, force=force)
         _store_or_revoke(settings, cache, record)
+        cache.forget_failure()
         return Obtained(record, cached=False, replaced=previous, warnings=cache.warnings)
+
+
+def _renew_or_remember_failure(settings: Settings, cache, previous: TokenRecord | None, *, force: bool) -> TokenRecord:
+    try:
+        return _renew(settings, previous, force=force)
+    except (TelenorAPIError, TelenorTransportError, TelenorResponseError) as exc:
+        from ._failure_memo import Failure  # pylint: disable=import-outside-toplevel  # on a failure only
+
+        cache.remember_failure(Failure.of(exc))
+        raise
 
 
 def _store_or_revoke(settings: Settings, cache, record: TokenRecord) -> None:

@@ -33,7 +33,7 @@ from ansible.utils.plugin_docs import add_fragments
 
 from ansible_collections.telenor.oauth.plugins.doc_fragments import connection
 from ansible_collections.telenor.oauth.plugins.lookup import telenor_token
-from ansible_collections.telenor.oauth.plugins.module_utils import _cache
+from ansible_collections.telenor.oauth.plugins.module_utils import _cache, _failure_memo
 from ansible_collections.telenor.oauth.plugins.modules import telenor_oauth
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_telenor_api import (
     CLIENT_ID,
@@ -362,7 +362,8 @@ def test_the_lookup_reuses_the_token_the_module_cached(api, options, capsys):
         pytest.param(503, "", ("HTTP 503", "no Telenor error code"), id="503-no-code"),
     ],
 )
-def test_an_api_error_raises_a_lookup_error_with_status_and_code(api, options, cache_dir, status, body, words):
+def test_an_api_error_raises_a_lookup_error_with_status_and_code(api, options, cache_dir, monkeypatch,
+                                                                 status, body, words):
     api.reply(TOKEN_PATH, status, body)
     with pytest.raises(AnsibleLookupError) as error:
         lookup(**options)
@@ -372,7 +373,13 @@ def test_an_api_error_raises_a_lookup_error_with_status_and_code(api, options, c
     assert_no_secret(message)
     assert_no_secret(repr(error.value.__cause__))
     assert not any(name.endswith(".token") for name in os.listdir(cache_dir))
-    # Nothing was cached, so the next call asks again.
+    # The next host, moments later, gets the same error without a request of its own.
+    with pytest.raises(AnsibleLookupError) as again:
+        lookup(**options)
+    assert message in str(again.value) and "the same request failed 0 s ago" in str(again.value)
+    assert len(api.token_requests) == 1
+    # Once the failure is REUSE_SECONDS old, a call asks again.
+    monkeypatch.setattr(_failure_memo, "REUSE_SECONDS", 0.0)
     assert lookup(**options) == [FIRST]
     assert len(api.token_requests) == 2
 

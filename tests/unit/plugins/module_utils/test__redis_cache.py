@@ -15,6 +15,7 @@ fakeredis = pytest.importorskip("fakeredis")
 from ansible_collections.telenor.oauth.plugins.module_utils import _client, _redis_cache  # noqa: E402
 from ansible_collections.telenor.oauth.plugins.module_utils._cache import CacheIdentity, TokenCache, unseal  # noqa: E402
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import (  # noqa: E402
+    TelenorAPIError,
     TelenorCacheError,
     TelenorConfigError,
 )
@@ -33,6 +34,7 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
     CLIENT_ID,
     CLIENT_SECRET,
     LOGOUT_PATH,
+    TOKEN_PATH,
     TOKEN_PREFIX,
     closed_port,
 )
@@ -295,6 +297,25 @@ def test_a_token_renewed_is_what_every_process_then_reads(api, make_settings, se
     renewed = obtain_token(make_settings(), force=True).record.access_token
     assert renewed != old and renewed.startswith(TOKEN_PREFIX)
     assert obtain_token(make_settings()).record.access_token == renewed
+
+
+def test_a_failed_request_is_shared_through_redis_and_expires_with_its_reuse_time(api, make_settings, peek):
+    # Several controllers or AWX jobs behind one Redis: the first failure spares the others their requests.
+    api.reply(TOKEN_PATH, 503, "")
+    with pytest.raises(TelenorAPIError):
+        obtain_token(make_settings())
+    with pytest.raises(TelenorAPIError) as second:
+        obtain_token(make_settings())
+
+    assert len(api.token_requests) == 1
+    assert "the same request failed 0 s ago" in second.value.message
+    (key,) = peek.keys("*:failed")
+    assert 0 < peek.pttl(key) <= 10_000
+    assert b"503" not in peek.get(key)  # sealed like a record
+
+    peek.delete(key)  # as its expiry does
+    assert obtain_token(make_settings()).cached is False
+    assert peek.keys("*:failed") == []
 
 
 # ----------------------------------------------------------------- faults (a real client, no server)

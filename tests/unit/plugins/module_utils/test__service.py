@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from ansible_collections.telenor.oauth.plugins.module_utils import _failure_memo
 from ansible_collections.telenor.oauth.plugins.module_utils._cache import TokenCache
 from ansible_collections.telenor.oauth.plugins.module_utils._client import TelenorClient
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import (
@@ -191,7 +192,7 @@ def test_check_mode_never_makes_a_request(api, settings, cached):
     assert settings.cache().load() == record
 
 
-def test_a_failed_fetch_stores_nothing_and_the_next_call_tries_again(api, settings):
+def test_a_failed_fetch_stores_nothing_and_a_call_after_reuse_seconds_tries_again(api, settings, monkeypatch):
     api.reply(TOKEN_PATH, 401, "Error code 22 - Basic Authentication failed, bad username or password.")
 
     with pytest.raises(TelenorAPIError) as caught:
@@ -200,8 +201,60 @@ def test_a_failed_fetch_stores_nothing_and_the_next_call_tries_again(api, settin
     assert caught.value.code == 22
     assert CLIENT_SECRET not in str(caught.value)
     assert settings.cache().load() is None
+    monkeypatch.setattr(_failure_memo, "REUSE_SECONDS", 0.0)
     assert obtain_token(settings).cached is False
     assert len(api.token_requests) == 2
+
+
+def test_calls_moments_after_a_failure_get_its_error_without_a_request(api, settings):
+    # Each host of a play waits for the lock and then asks in turn: against a failing API, that
+    # was one request and its retries per host, one after another.
+    api.reply(TOKEN_PATH, 503, "")
+
+    with pytest.raises(TelenorAPIError) as first:
+        obtain_token(settings)
+    with pytest.raises(TelenorAPIError) as second:
+        obtain_token(settings)
+
+    assert len(api.token_requests) == 1
+    assert second.value.status == first.value.status == 503
+    assert second.value.message.startswith(first.value.message)
+    assert "the same request failed 0 s ago, for another host or run with these settings" in second.value.message
+    assert "no new request is made until 10 s after that failure" in second.value.message
+
+
+def test_a_transport_failure_is_remembered_too(make_settings):
+    settings = make_settings(api_url=f"http://127.0.0.1:{closed_port()}")
+
+    with pytest.raises(TelenorTransportError):
+        obtain_token(settings)
+    with pytest.raises(TelenorTransportError) as second:
+        obtain_token(settings)
+
+    assert "could not connect" in second.value.message and "the same request failed" in second.value.message
+
+
+def test_a_success_forgets_the_failure(api, settings, monkeypatch):
+    api.reply(TOKEN_PATH, 503, "")
+    with pytest.raises(TelenorAPIError):
+        obtain_token(settings)
+    monkeypatch.setattr(_failure_memo, "REUSE_SECONDS", 0.0)
+    obtain_token(settings)  # asks again, and gets a token
+    monkeypatch.setattr(_failure_memo, "REUSE_SECONDS", 10.0)
+
+    obtain_token(settings, force=True)
+
+    assert len(api.token_requests) == 3
+
+
+def test_a_failure_dated_in_the_future_is_not_trusted(api, settings, monkeypatch):
+    # Another controller's clock, or ours set back: retry rather than refuse for an unknown time.
+    cache = settings.cache()
+    with cache.locked():
+        cache.remember_failure(_failure_memo.Failure(at=time.time() + 3600, message="earlier failure"))
+
+    assert obtain_token(settings).cached is False
+    assert len(api.token_requests) == 1
 
 
 # --- refresh_token grant ---------------------------------------------------------
