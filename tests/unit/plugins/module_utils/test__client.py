@@ -355,6 +355,8 @@ REFUSED_200_WITH_A_TOKEN = [
     pytest.param({"access_token": LEAKED_TOKEN, "expires_in": 0}, id="expires_in-0"),
     pytest.param({"access_token": LEAKED_TOKEN, "expires_in": "soon"}, id="expires_in-text"),
     pytest.param({"access_token": LEAKED_TOKEN, "expires_in": 3600, "refresh_token": "RT\n1"}, id="bad-refresh_token"),
+    pytest.param({"access_token": LEAKED_TOKEN, "expires_in": 3600, "scope": "read\nLD_PRELOAD=/tmp/evil.so"},
+                 id="bad-scope"),
 ]
 
 
