@@ -12,9 +12,11 @@ worker whose token is cached.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import typing as t
+from urllib.parse import quote, quote_plus
 
 from ._errors import CLIENT_CREDENTIALS, LOGOUT_ENDPOINT, PASSWORD, TOKEN_ENDPOINT, TelenorAPIError
 
@@ -308,6 +310,28 @@ def telenor_error_code(body: str | bytes | None, *, endpoint: str | None = None,
     return codes[0] if codes else None
 
 
+def secret_forms(secret: str) -> set[str]:
+    """Every form in which a server may echo ``secret``: as sent; JSON-escaped,
+    with and without ensure_ascii, ``/`` as is and as ``\\/`` (PHP's default);
+    percent-encoded as a form body or a URL carries it; HTML-escaped."""
+    json_forms = {json.dumps(secret, ensure_ascii=ensure_ascii)[1:-1] for ensure_ascii in (True, False)}
+    json_forms |= {form.replace("/", "\\/") for form in json_forms}
+    url_forms = {quote(secret, safe=""), quote(secret), quote_plus(secret), quote_plus(secret, safe="/")}
+    html_forms = {html.escape(secret), html.escape(secret, quote=False)}
+    return {form for form in ({secret} | json_forms | url_forms | html_forms) if form}
+
+
+def _redacted(text: str, values: t.Iterable[str]) -> str:
+    """``text`` with every form of every value (secret_forms) masked."""
+    forms = sorted({form for value in values if value for form in secret_forms(value)}, key=len, reverse=True)
+    if not forms:
+        return text
+    # Longest first, so that no shorter form leaves a piece of a longer one. Case
+    # is ignored because the hex digits of %XX and \uXXXX escapes come in either
+    # case; masking a value that differs from a secret only in case costs nothing.
+    return re.sub("|".join(re.escape(form) for form in forms), _REDACTED, text, flags=re.IGNORECASE)
+
+
 def safe_excerpt(text: str | bytes | None, *, redact: t.Iterable[str] = (), limit: int = EXCERPT_LIMIT) -> str:
     """Server words fit to show: known secrets and any credential masked,
     only printable ASCII, whitespace collapsed, at most ``limit`` characters."""
@@ -316,8 +340,7 @@ def safe_excerpt(text: str | bytes | None, *, redact: t.Iterable[str] = (), limi
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     # Redact before cutting, so that no piece of a secret survives at the edge.
-    for value in sorted((value for value in redact if value), key=len, reverse=True):
-        text = text.replace(value, _REDACTED)
+    text = _redacted(text, redact)
     text = _SECRET_MEMBER.sub(lambda match: f'{match.group(1)}"{_REDACTED}"', text)
     text = _AUTH_VALUE.sub(lambda match: f"{match.group(1)} {_REDACTED}", text)
     printable = "".join(char if " " <= char <= "~" else " " for char in text)

@@ -284,17 +284,10 @@ class TelenorClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _redacted_values(self, *values: str | None) -> tuple[str, ...]:
-        """What an error excerpt must never show: the secret, its Basic forms, the given tokens."""
+        """What an error excerpt must never show: the secret, its Basic forms, the given
+        tokens and secrets. safe_excerpt masks each in every encoding a server may echo."""
         basic = basic_authorization(self.settings.client_id, self.settings.client_secret)
         return tuple(value for value in (self.settings.client_secret, basic, basic.partition(" ")[2], *values) if value)
-
-    def _password_forms(self) -> tuple[str, ...]:
-        """The system user's password as sent and as a form body carries it, for redaction."""
-        if not self.settings.password:
-            return ()
-        from urllib.parse import quote, quote_plus  # pylint: disable=import-outside-toplevel
-
-        return (self.settings.password, quote_plus(self.settings.password), quote(self.settings.password, safe=""))
 
     def request_token(self, scope: str | None = None) -> TokenRecord:
         """Obtain a new token with this client's grant: client credentials (RFC 6749
@@ -328,7 +321,7 @@ class TelenorClient:
         if status != 200:
             error = api_error(
                 TOKEN_ENDPOINT, status, body, attempts=attempts, www_authenticate=headers.get("WWW-Authenticate"),
-                redact=self._redacted_values(authorization, data.get("refresh_token"), *self._password_forms()),
+                redact=self._redacted_values(authorization, data.get("refresh_token"), self.settings.password),
                 grant_type=self.settings.grant_type,
             )
             looks_like = portal_login_look(self.settings.client_id)

@@ -30,6 +30,12 @@ SUPPORTED_TOKEN_TYPES = {"bearer": "Bearer"}
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # RFC 6749 appendix A.17: a refresh token is printable ASCII (VSCHAR).
 _VSCHARS = re.compile(r"[\x20-\x7e]+")
+# RFC 6749 section 3.3: scope = scope-token *( SP scope-token ), scope-token =
+# 1*( %x21 / %x23-5B / %x5D-7E ). The granted scope goes into the cache, into
+# debug output and, through the service_token role, into service config files:
+# a line break or an escape sequence in it would add lines there.
+_SCOPE_TOKEN = r"[\x21\x23-\x5b\x5d-\x7e]+"
+_SCOPE = re.compile(rf"{_SCOPE_TOKEN}(?: {_SCOPE_TOKEN})*")
 # The accepted token lifetimes (expires_in), in seconds: at least 1, and a
 # longer one is capped, so that no answer keeps a token cached for ever.
 MIN_LIFETIME = 1
@@ -94,6 +100,38 @@ def _is_sendable_token(token: t.Any) -> bool:
     return isinstance(token, str) and len(token) <= _MAX_TOKEN_LENGTH and _B64TOKEN.fullmatch(token) is not None
 
 
+def _scope_faults(scope: str) -> str:
+    """What is wrong with a scope that is not RFC 6749's, in words that never quote it."""
+    faults = []
+    if any(char < " " or char == "\x7f" for char in scope):
+        faults.append("control characters (such as CR, LF or ESC)")
+    if any(char > "\x7f" for char in scope):
+        faults.append("non-ASCII characters")
+    if '"' in scope or "\\" in scope:
+        faults.append("double-quote or backslash characters")
+    if scope.startswith(" ") or scope.endswith(" ") or "  " in scope:
+        faults.append("spaces other than one between two scope tokens")
+    return " and ".join(faults) if len(faults) < 3 else ", ".join(faults[:-1]) + " and " + faults[-1]
+
+
+def _granted_scope(data: dict, requested_scope: str | None) -> str | None:
+    """The scope the answer says was granted, else the requested one (RFC 6749 section 5.1)."""
+    scope = data.get("scope")
+    if not isinstance(scope, str):
+        return requested_scope
+    # The grammar has no empty scope, but an empty string can do no harm
+    # where it is written, and a server that grants no scope may well say
+    # so with one: it is kept as no scope, as it always was, rather than
+    # failing runs that work. (The seed's response class has no scope at all.)
+    if scope and not _SCOPE.fullmatch(scope):
+        # Never quote it: it may be meant to add lines to a file or a terminal.
+        raise TelenorResponseError(
+            f"The Telenor token endpoint answered 200 with an invalid 'scope' ({len(scope)} characters): it has"
+            f" {_scope_faults(scope)}, which RFC 6749 section 3.3 does not allow in a scope"
+        )
+    return scope or None
+
+
 def revocable_token(body: bytes | str) -> str | None:
     """The access token a refused 200 answer carried, if it can be sent back to revoke it.
 
@@ -137,7 +175,7 @@ def record_from_response(body: bytes | str, *, requested_at: float, requested_sc
             " collection does not understand; only Bearer tokens are supported (RFC 6749 section 7.1)"
         )
     lifetime = _lifetime(data.get("expires_in"))
-    scope = data.get("scope") if isinstance(data.get("scope"), str) else requested_scope
+    scope = _granted_scope(data, requested_scope)
     refresh = data.get("refresh_token")
     if isinstance(refresh, str) and refresh and not _VSCHARS.fullmatch(refresh):
         raise TelenorResponseError(

@@ -146,6 +146,8 @@ def body(**fields) -> str:
 
 
 FAKE_TOKEN = "X" * 43
+# An attacker's review: lines the service_token role would have written into a service's env file.
+HOSTILE_SCOPE = "read\nLD_PRELOAD=/tmp/evil.so\n\u001b[2J"
 
 
 @pytest.mark.parametrize(
@@ -167,6 +169,9 @@ FAKE_TOKEN = "X" * 43
         pytest.param({"expires_in": -30}, {}, 1, ["'expires_in' -30", "already expired"], id="expires-in-negative"),
         pytest.param({"body_next": 1, "body": body(access_token=FAKE_TOKEN, expires_in="soon", token_type="Bearer")},
                      {}, 1, ["non-numeric 'expires_in'"], id="expires-in-non-numeric"),
+        pytest.param({"body_next": 1, "body": body(access_token=FAKE_TOKEN, expires_in=3599, scope=HOSTILE_SCOPE)}, {}, 1,
+                     ["invalid 'scope'", "RFC 6749 section 3.3", "the token it carried was revoked"],
+                     id="scope-with-line-breaks"),
     ],
 )
 def test_a_failure_is_explained_and_leaves_no_bad_record(ansible, emulator, cached, faults, env, requests, expected):
@@ -177,6 +182,7 @@ def test_a_failure_is_explained_and_leaves_no_bad_record(ansible, emulator, cach
     for words in expected:
         assert words.lower() in run.output.lower(), run.output
     assert FAKE_TOKEN not in run.output
+    assert "LD_PRELOAD" not in run.output
     assert emulator.stats()["token_requests"] == requests
     assert cached() is None
     # No record file at all: load() also answers None for one it cannot read.

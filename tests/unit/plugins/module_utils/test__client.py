@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 import base64
+import html
+import json
 import socket
 import time
 import traceback
 import tracemalloc
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -355,6 +358,8 @@ REFUSED_200_WITH_A_TOKEN = [
     pytest.param({"access_token": LEAKED_TOKEN, "expires_in": 0}, id="expires_in-0"),
     pytest.param({"access_token": LEAKED_TOKEN, "expires_in": "soon"}, id="expires_in-text"),
     pytest.param({"access_token": LEAKED_TOKEN, "expires_in": 3600, "refresh_token": "RT\n1"}, id="bad-refresh_token"),
+    pytest.param({"access_token": LEAKED_TOKEN, "expires_in": 3600, "scope": "read\nLD_PRELOAD=/tmp/evil.so"},
+                 id="bad-scope"),
 ]
 
 
@@ -775,6 +780,37 @@ def test_an_unrecognised_body_is_quoted_short_with_secrets_and_tokens_masked(api
         assert not [value for value in known if value in message]
         assert "AT-other-live-token" not in message
         assert "AT-some-bearer-token" not in message
+
+
+# Secrets with characters that JSON, URLs and HTML each write otherwise.
+ODD_CLIENT_SECRET = "Kq7/Rz2+Wm8\u00e6Np4&Ls6<Td3"
+ODD_PASSWORD = "Pw9/Hj3+\u00f8Yt6&<Bn2 Fk8"
+ODD_REFRESH = "RT-Mc4/Gv8+Ds1=="
+ECHOES = {
+    "json-php": lambda value: json.dumps(value)[1:-1].replace("/", "\\/"),
+    "json": lambda value: json.dumps(value)[1:-1],
+    "percent-encoded": lambda value: quote(value, safe=""),
+    "form-encoded": quote_plus,
+    "html-escaped": html.escape,
+}
+
+
+@pytest.mark.parametrize("echo", ECHOES.values(), ids=ECHOES.keys())
+@pytest.mark.parametrize("secret", [ODD_CLIENT_SECRET, ODD_PASSWORD, ODD_REFRESH], ids=["client_secret", "password", "refresh_token"])
+def test_every_secret_of_a_token_request_is_masked_however_the_server_echoes_it(api, delays, secret, echo):
+    # An attacker's review: the client secret was masked only as sent, the
+    # password only as sent and percent-encoded, the refresh token only as sent.
+    api.reply(TOKEN_PATH, 403, f"<html>rejected: {echo(secret)}</html>")
+    client = make_client(api.url, delays, retries=0, client_secret=ODD_CLIENT_SECRET,
+                         grant_type="password", username="sys-ordering-Lm4", password=ODD_PASSWORD)
+
+    with pytest.raises(TelenorAPIError) as caught:
+        client.refresh_token(ODD_REFRESH)
+
+    message = str(caught.value)
+    assert "it began: '<html>rejected: ***</html>'" in message
+    for piece in ("Kq7", "Rz2", "Td3", "Pw9", "Hj3", "Fk8", "Mc4", "Gv8", "Ds1"):
+        assert piece not in message
 
 
 def test_the_excerpt_is_at_most_200_printable_characters(api, delays):

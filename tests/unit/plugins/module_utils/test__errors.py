@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import html
 import json
 import multiprocessing
+import re
 import threading
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -156,6 +159,62 @@ def test_a_secret_in_the_error_body_is_never_shown(body):
     for piece in (CLIENT_SECRET, CLIENT_SECRET[:10], CLIENT_SECRET[-6:]):
         assert piece not in str(error)
         assert piece not in repr(error)
+
+
+# A secret with every character that some encoding changes: "/" (JSON's "\/", %2F),
+# "+" (%2B), a non-ASCII letter (\u00e6, %C3%A6), "&" and "<" (HTML's &amp; and
+# &lt;), and, as a pass phrase may have, a space (quote_plus's "+") and a double
+# quote (JSON's \", HTML's &quot;). Its runs of letters and digits are the pieces
+# that must never show.
+ECHOED_SECRET = 'Kq7/Rz2+Wm8\u00e6Np4&Ls6<Td3 "Vx5'
+ECHOED_SECRET_PIECES = ("Kq7", "Rz2", "Wm8", "Np4", "Ls6", "Td3", "Vx5")
+
+
+def _hex_case(text: str, pattern: str, case: str) -> str:
+    return re.sub(pattern, lambda match: getattr(match.group(), case)(), text)
+
+
+# How servers echo what they were sent: Python's and PHP's json (PHP writes "/" as
+# "\/"), Java's (non-ASCII as is, or \u00E6), a form body or URL, an HTML page.
+SECRET_ECHOES = {
+    "as-sent": ECHOED_SECRET,
+    "json-ascii": json.dumps(ECHOED_SECRET)[1:-1],
+    "json-unicode": json.dumps(ECHOED_SECRET, ensure_ascii=False)[1:-1],
+    "json-ascii-escaped-slash": json.dumps(ECHOED_SECRET)[1:-1].replace("/", "\\/"),
+    "json-unicode-escaped-slash": json.dumps(ECHOED_SECRET, ensure_ascii=False)[1:-1].replace("/", "\\/"),
+    "json-upper-hex": _hex_case(json.dumps(ECHOED_SECRET)[1:-1], r"(?<=\\u)[0-9a-f]{4}", "upper"),
+    "percent-encoded": quote(ECHOED_SECRET, safe=""),
+    "percent-encoded-keeping-slash": quote(ECHOED_SECRET),
+    "percent-encoded-lower-hex": _hex_case(quote(ECHOED_SECRET, safe=""), r"%[0-9A-F]{2}", "lower"),
+    "form-encoded": quote_plus(ECHOED_SECRET),
+    "html-escaped": html.escape(ECHOED_SECRET),
+    "html-escaped-keeping-quotes": html.escape(ECHOED_SECRET, quote=False),
+}
+ECHOING_BODIES = {
+    "json": '{{"msg": "bad credentials app:{}"}}',
+    "html": "<html><p>Unknown client secret {} for app</p></html>",
+}
+
+
+def _echo_cases():
+    for name, echo in SECRET_ECHOES.items():
+        for shape, template in ECHOING_BODIES.items():
+            yield pytest.param(ECHOED_SECRET, template.format(echo), ECHOED_SECRET_PIECES, id=f"{shape}-{name}")
+    # The review's own example: PHP's json_encode of the secret.
+    yield pytest.param(
+        "S3cr3t/p\u00e6ss+x", '{"msg": "bad credentials app:S3cr3t\\/p\\u00e6ss+x"}', ("S3cr3t", "ss+x"),
+        id="review-finding",
+    )
+
+
+@pytest.mark.parametrize(("secret", "body", "pieces"), list(_echo_cases()))
+def test_a_secret_echoed_in_any_encoding_is_never_shown(secret, body, pieces):
+    # An attacker's review: only the secret as sent was masked, so a server that
+    # echoed it JSON-escaped, percent-encoded or HTML-escaped showed it.
+    message = str(api_error(TOKEN_ENDPOINT, 401, body, redact=(secret,)))
+
+    assert "it began: " in message and "***" in message
+    assert not [piece for piece in pieces if piece in message], message
 
 
 def test_error_code_parsing_is_linear_on_long_whitespace():

@@ -167,6 +167,8 @@ def test_a_deeply_nested_200_body_is_a_response_error():
         pytest.param({"scope": "mobile"}, "mobile sms", "mobile", id="granted-scope-wins"),
         pytest.param({}, None, None, id="no-scope"),
         pytest.param({"scope": ""}, None, None, id="empty-granted-scope"),
+        # Not in RFC 6749's grammar, but harmless: kept as no scope granted, not refused.
+        pytest.param({"scope": ""}, "mobile sms", None, id="empty-granted-scope-after-a-request"),
     ],
 )
 def test_scope_is_the_granted_one_or_the_requested_one(fields, requested_scope, scope):
@@ -176,6 +178,58 @@ def test_scope_is_the_granted_one_or_the_requested_one(fields, requested_scope, 
 
     assert record.scope == scope
     assert record.as_result(now=REQUESTED_AT)["scope"] == scope
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        pytest.param("openid profile email", id="space-separated"),
+        pytest.param("read,write", id="comma-separated"),
+        pytest.param("https://graph.example.com/.default", id="uri"),
+        pytest.param("mobile:sms.send [beta] ~x", id="punctuation"),
+        pytest.param("!#$%&'()*+-./:;<=>?@[]^_`{|}~", id="every-allowed-punctuation"),
+    ],
+)
+def test_a_granted_rfc6749_scope_is_kept_as_sent(scope):
+    record = record_from_response(
+        _body(access_token=TOKEN, expires_in=3600, scope=scope), requested_at=REQUESTED_AT, requested_scope="mobile"
+    )
+
+    assert record.scope == scope
+
+
+# Every case carries Zq9, so that the message can be checked for any piece of it.
+@pytest.mark.parametrize(
+    ("scope", "fault"),
+    [
+        # The attacker's review: these lines went verbatim into the role's env files.
+        pytest.param("read\nLD_PRELOAD=/tmp/evil.so\n\u001b[2JZq9", "control characters", id="review-finding"),
+        pytest.param("Zq9\r\nX-Injected: yes", "control characters", id="crlf"),
+        pytest.param("Zq9\tsms", "control characters", id="tab"),
+        pytest.param("Zq9\x00", "control characters", id="nul"),
+        pytest.param("Zq9\x7f", "control characters", id="del"),
+        pytest.param("Zq9 m\u00e6", "non-ASCII", id="non-ascii"),
+        pytest.param("Zq9\u2028sms", "non-ASCII", id="unicode-line-separator"),
+        pytest.param('Zq9"sms', "double-quote", id="double-quote"),
+        pytest.param("Zq9\\sms", "backslash", id="backslash"),
+        pytest.param("Zq9  sms", "spaces", id="two-spaces"),
+        pytest.param(" Zq9", "spaces", id="leading-space"),
+        pytest.param("Zq9 ", "spaces", id="trailing-space"),
+    ],
+)
+def test_a_scope_that_is_not_rfc6749_is_refused_unquoted(scope, fault):
+    with pytest.raises(TelenorResponseError) as caught:
+        record_from_response(
+            _body(access_token=TOKEN, expires_in=3600, scope=scope), requested_at=REQUESTED_AT, requested_scope="mobile"
+        )
+
+    message = str(caught.value)
+    assert "invalid 'scope'" in message
+    assert "RFC 6749 section 3.3" in message
+    assert fault in message
+    assert f"({len(scope)} characters)" in message
+    assert "Zq9" not in message
+    assert all(" " <= char <= "~" for char in message)
 
 
 def test_seed_example_response_keeps_the_refresh_token_but_never_returns_it():
