@@ -454,6 +454,16 @@ def _error_words(
             text += " (rate limited: too many requests)"
         elif status >= 500:
             text += " (server error on Telenor's side; try again later)"
+        elif 300 <= status < 400:
+            text += (
+                " (a redirect, which is not followed: check api_url, the API's base URL such as"
+                " https://api.telenor.no; a proxy or a login portal may be answering instead)"
+            )
+        elif status in (404, 405):
+            text += (
+                " (no such endpoint there: check api_url, the API's base URL such as https://api.telenor.no,"
+                " without /oauth/v2/token)"
+            )
         excerpt = safe_excerpt(body, redact=redact)
         if excerpt:
             text += f"; it began: {excerpt!r}"

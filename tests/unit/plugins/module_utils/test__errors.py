@@ -109,7 +109,11 @@ def test_bad_credentials_point_at_the_app_keys_not_portal_logins(code):
         pytest.param(TOKEN_ENDPOINT, 401, None, ["HTTP 401", "no Telenor error code"], id="no-body"),
         pytest.param(TOKEN_ENDPOINT, 502, "<html><body>Bad Gateway</body></html>", ["HTTP 502", "no Telenor error code", "server error"], id="html-502"),
         pytest.param(TOKEN_ENDPOINT, 429, '{"message": "slow down"}', ["HTTP 429", "rate limited"], id="rate-limited"),
-        pytest.param(TOKEN_ENDPOINT, 404, "Not Found", ["HTTP 404", "no Telenor error code"], id="plain-404"),
+        # api_url=https://api.telenor.no/oauth/v2/token, the commonest mistake.
+        pytest.param(TOKEN_ENDPOINT, 404, "Not Found", ["HTTP 404", "no Telenor error code", "check api_url",
+                                                        "without /oauth/v2/token"], id="plain-404"),
+        pytest.param(TOKEN_ENDPOINT, 302, "", ["HTTP 302", "a redirect, which is not followed", "check api_url"],
+                     id="redirect"),
         pytest.param(TOKEN_ENDPOINT, 401, '{"error": "invalid_client"}', ["HTTP 401", "OAuth error invalid_client", "check client_id"],
                      id="oauth-error-without-code"),
     ],
