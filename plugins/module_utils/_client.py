@@ -333,6 +333,11 @@ class TelenorClient:
                     status=error.status, code=error.code, attempts=error.attempts,
                 )
                 error.oauth_error = oauth_name
+            # A 201 or another success that is not RFC 6749's 200 may have minted a token too.
+            outcome = self._revoke_carried_token(body) if 200 < status < 300 else None
+            if outcome is not None:
+                error = type(error)(f"{error.message}; {outcome}", status=error.status, code=error.code,
+                                    attempts=error.attempts)
             raise error
         try:
             return record_from_response(body, requested_at=requested_at, requested_scope=scope)
@@ -340,14 +345,19 @@ class TelenorClient:
             # A 200 we refuse may still have minted a live token: revoke it, or
             # every host that retries leaves one more behind. The error never
             # names the token.
-            token = revocable_token(body)
-            if token is None:
+            outcome = self._revoke_carried_token(body)
+            if outcome is None:
                 raise
-            outcome = (
-                "the token it carried was revoked" if self.revoke_quietly(token)
-                else "revoking the token it carried failed too, so it stays valid until it expires"
-            )
             raise TelenorResponseError(f"{exc.message}; {outcome}") from None
+
+    def _revoke_carried_token(self, body: bytes) -> str | None:
+        """Revoke the token an answer we refuse carried, if any; what happened, in words."""
+        token = revocable_token(body)
+        if token is None:
+            return None
+        if self.revoke_quietly(token):
+            return "the token it carried was revoked"
+        return "revoking the token it carried failed too, so it stays valid until it expires"
 
     def revoke(self, access_token: str) -> bool:
         """Revoke a token. True when revoked now, False when it was already invalid."""

@@ -380,6 +380,19 @@ def test_a_refused_200_that_carries_a_token_revokes_it(api, delays, body):
     assert_nothing_secret_in(caught.value)
 
 
+def test_a_201_that_carries_a_token_fails_and_revokes_it(api, delays):
+    # RFC 6749 answers 200; a gateway that says 201 may still have minted a live token.
+    api.reply(TOKEN_PATH, 201, {"access_token": LEAKED_TOKEN, "expires_in": 3600, "token_type": "Bearer"})
+
+    with pytest.raises(TelenorAPIError) as caught:
+        make_client(api.url, delays, retries=0).request_token()
+
+    (logout,) = api.logout_requests
+    assert logout.headers["Authorization"] == f"Bearer {LEAKED_TOKEN}"
+    assert "HTTP 201" in str(caught.value) and "the token it carried was revoked" in str(caught.value)
+    assert_nothing_secret_in(caught.value)
+
+
 def test_a_refused_200_whose_logout_fails_still_raises_the_response_error(api, delays):
     api.reply(TOKEN_PATH, 200, {"access_token": LEAKED_TOKEN, "token_type": "mac", "expires_in": 60})
     api.reply(LOGOUT_PATH, 500, "Error code 2 - Internal Server Error")
