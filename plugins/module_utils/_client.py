@@ -324,20 +324,14 @@ class TelenorClient:
                 redact=self._redacted_values(authorization, data.get("refresh_token"), self.settings.password),
                 grant_type=self.settings.grant_type,
             )
-            looks_like = portal_login_look(self.settings.client_id)
-            if status == 401 and (error.code in (1, 22) or error.oauth_error == "invalid_client") and looks_like:
-                oauth_name = error.oauth_error
-                error = type(error)(
-                    f"{error.message}. The client_id looks like {looks_like}: that is how Connectid logins look,"
-                    f" and {_PORTAL_LOGIN_IS_NOT[self.settings.grant_type]}",
-                    status=error.status, code=error.code, attempts=error.attempts,
-                )
-                error.oauth_error = oauth_name
+            notes = self._rejected_client_notes(status, error)
             # A 201 or another success that is not RFC 6749's 200 may have minted a token too.
             outcome = self._revoke_carried_token(body) if 200 < status < 300 else None
-            if outcome is not None:
-                error = type(error)(f"{error.message}; {outcome}", status=error.status, code=error.code,
-                                    attempts=error.attempts)
+            if notes or outcome:
+                oauth_name = error.oauth_error
+                message = error.message + "".join(f". {note}" for note in notes) + (f"; {outcome}" if outcome else "")
+                error = type(error)(message, status=error.status, code=error.code, attempts=error.attempts)
+                error.oauth_error = oauth_name
             raise error
         try:
             return record_from_response(body, requested_at=requested_at, requested_scope=scope)
@@ -349,6 +343,27 @@ class TelenorClient:
             if outcome is None:
                 raise
             raise TelenorResponseError(f"{exc.message}; {outcome}") from None
+
+    def _rejected_client_notes(self, status: int, error: TelenorAPIError) -> list[str]:
+        """What the settings themselves suggest about an app the token endpoint refused."""
+        if status != 401 or not (error.code in (1, 22) or error.oauth_error == "invalid_client"):
+            return []
+        notes = []
+        looks_like = portal_login_look(self.settings.client_id)
+        if looks_like:
+            notes.append(
+                f"The client_id looks like {looks_like}: that is how Connectid logins look,"
+                f" and {_PORTAL_LOGIN_IS_NOT[self.settings.grant_type]}"
+            )
+        elif error.code == 1:
+            notes.append("Check too that client_id and client_secret are not swapped")
+        secret = self.settings.client_secret
+        if secret != secret.strip():
+            notes.append(
+                "The client_secret begins or ends with spaces or a line break, which are sent as part of it"
+                " (a secret vaulted with Enter before Ctrl-D ends with one); remove them"
+            )
+        return notes
 
     def _revoke_carried_token(self, body: bytes) -> str | None:
         """Revoke the token an answer we refuse carried, if any; what happened, in words."""

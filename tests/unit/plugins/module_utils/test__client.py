@@ -567,6 +567,37 @@ def test_a_client_id_that_looks_like_a_connectid_login_is_pointed_out(api, delay
         assert "looks like" not in str(caught.value)
 
 
+@pytest.mark.parametrize("secret", [CLIENT_SECRET + "\n", " " + CLIENT_SECRET], ids=["line-break-at-the-end", "space-first"])
+def test_a_refused_secret_with_spaces_or_a_line_break_around_it_is_pointed_out(api, delays, secret):
+    # ansible-vault encrypt_string with Enter before Ctrl-D vaults the line break too.
+    api.reply(TOKEN_PATH, 401, "Error code 22 - Basic Authentication failed, bad username or password.")
+
+    with pytest.raises(TelenorAPIError) as caught:
+        make_client(api.url, delays, client_secret=secret).request_token()
+
+    assert "The client_secret begins or ends with spaces or a line break" in str(caught.value)
+    assert_nothing_secret_in(caught.value)
+
+
+def test_an_unknown_client_id_suggests_that_id_and_secret_may_be_swapped(api, delays):
+    api.reply(TOKEN_PATH, 401, "Error code 1 - Invalid client id")
+
+    with pytest.raises(TelenorAPIError) as caught:
+        make_client(api.url, delays).request_token()
+
+    assert "Check too that client_id and client_secret are not swapped" in str(caught.value)
+    assert_nothing_secret_in(caught.value)
+
+
+def test_a_well_formed_secret_that_is_refused_gets_no_whitespace_note(api, delays):
+    api.reply(TOKEN_PATH, 401, "Error code 22 - Basic Authentication failed, bad username or password.")
+
+    with pytest.raises(TelenorAPIError) as caught:
+        make_client(api.url, delays).request_token()
+
+    assert "line break" not in str(caught.value) and "swapped" not in str(caught.value)
+
+
 # --- issue 9: proxies, deadlines, bounded reads, words for any OAuth server ------
 
 
