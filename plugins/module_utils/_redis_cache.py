@@ -247,13 +247,22 @@ class RedisTokenCache:
 
     def _message(self, doing: str, exc: Exception) -> str:
         redis = _redis()
-        if isinstance(exc, redis.exceptions.AuthenticationError) or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+        if (isinstance(exc, redis.exceptions.AuthenticationError) or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc)) \
+                and not url_secrets(self._url):
+            what = "asks for a password, and cache_url gives none (redis://user:password@host, or redis://:password@host)"
+        elif isinstance(exc, redis.exceptions.AuthenticationError) or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
             what = "refused the password (check the user and password in cache_url)"
         elif "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
             # redis-py reports it as a ConnectionError; "cannot be reached" would send the operator the wrong way.
             what = (
                 "presented a TLS certificate that could not be verified (check cache_ca_path,"
                 " env TELENOR_TOKEN_CACHE_CA_PATH: the CA that signed the Redis server's certificate)"
+            )
+        elif isinstance(exc, redis.exceptions.TimeoutError) and self._url.startswith("rediss://"):
+            # A Redis without TLS waits for a command and never answers the TLS handshake.
+            what = (
+                f"did not answer within {self._timeout:g} s (option timeout); with a rediss:// URL, check that"
+                " the server speaks TLS on that port (a Redis without TLS never answers the handshake: use redis://)"
             )
         elif isinstance(exc, redis.exceptions.TimeoutError):
             what = f"did not answer within {self._timeout:g} s (option timeout)"

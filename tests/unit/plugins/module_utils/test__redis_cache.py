@@ -367,6 +367,16 @@ def test_a_redis_that_does_not_answer_times_out_with_the_timeout_option_named(ap
     assert api.token_requests == []
 
 
+def test_a_rediss_url_to_a_redis_without_tls_says_to_check_tls(api, make_settings, silent_redis_url):
+    # A Redis without TLS waits for a command and never answers the TLS handshake.
+    url = silent_redis_url.replace("redis://", "rediss://", 1)
+    with pytest.raises(TelenorCacheError) as caught:
+        obtain_token(make_settings(cache_url=url, timeout=0.2))
+    assert "check that the server speaks TLS on that port" in caught.value.message
+    assert PASSWORD not in caught.value.message
+    assert api.token_requests == []
+
+
 def test_a_redis_that_cannot_store_fails_before_any_token_request(make_settings, server, peek, api, monkeypatch):
     """A Redis that refuses writes (out of memory, a read-only replica) costs no token."""
     import redis  # pylint: disable=import-outside-toplevel
