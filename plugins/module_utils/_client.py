@@ -24,6 +24,7 @@ from ._errors import (
     LOGOUT_ENDPOINT,
     PASSWORD,
     TOKEN_ENDPOINT,
+    TelenorAPIError,
     TelenorConfigError,
     TelenorResponseError,
     TelenorTransportError,

@@ -67,6 +67,6 @@ class Failure:
         status, code = data.get("status"), data.get("code")
         if not isinstance(data.get("at"), (int, float)) or not isinstance(data.get("message"), str):
             raise ValueError("not a failure record")
-        if any(value is not None and type(value) is not int for value in (status, code)):
+        if any(value is not None and (isinstance(value, bool) or not isinstance(value, int)) for value in (status, code)):
             raise ValueError("not a failure record")
         return cls(at=float(data["at"]), message=data["message"], status=status, code=code)
