@@ -233,7 +233,28 @@ def test_the_role_takes_every_connection_option_of_the_lookup(ansible, emulator,
     assert run.rc != 0
     for word in words:
         assert word in run.output, run.output
+    # A setting that is wrong fails every run alike: no promise that the next one heals.
+    assert "next run retries" not in run.output
     assert emulator.stats()["token_requests"] == 0
+    assert not list(HERE.glob("never-written-*"))
+
+
+@pytest.mark.parametrize(("faults", "env", "transient"), [
+    pytest.param({"fail_next": 10_000, "fail_status": 503}, {}, True, id="api-unavailable"),
+    pytest.param({"rate_limit_next": 10_000}, {}, True, id="rate-limited"),
+    # The seed: "Invalid App Attributes. Please contact Telenor Admin"; no retry mends it.
+    pytest.param({"force_error": {"status": 500, "code": 16, "count": 10_000}}, {}, False, id="invalid-app-attributes"),
+    pytest.param({}, {"TELENOR_CLIENT_SECRET": "not-the-secret"}, False, id="wrong-secret"),
+])
+def test_only_a_temporary_api_failure_says_that_the_next_run_retries(ansible, emulator, faults, env, transient):
+    if faults:
+        emulator.faults(**faults)
+    run = ansible.run(HERE / "options.yml", inventory=ansible.inventory(2), env=env,
+                      extra_vars={"service_token_retries": 0})
+    assert run.rc != 0
+    message = " ".join(run.stdout.split())
+    assert "No token for this run, so no file was written" in message, run.output
+    assert ("the next run retries" in message.lower()) is transient, run.output
     assert not list(HERE.glob("never-written-*"))
 
 
