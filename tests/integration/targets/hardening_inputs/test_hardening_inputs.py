@@ -141,6 +141,12 @@ ROWS = [
         role={"service_token_files": []}),
     Row("role-files-misspelt", ("service_token_files is not set", "service_token_file is set", "format: env"),
         role={"service_token_file": ROLE_FILES["service_token_files"]}),
+    # --- the role's vault file: checked before the token is requested or any file written ---
+    Row("role-vault-file-relative-path", ("service_token_vault_file", "must be absolute", "relative/token.vault.yml"),
+        role={**ROLE_FILES, "service_token_vault_file": "relative/token.vault.yml"}),
+    Row("role-vault-file-without-a-vault-secret",
+        ("service_token_vault_file", "needs a vault secret", "--vault-id", "--vault-password-file"),
+        role={**ROLE_FILES, "service_token_vault_file": "{workdir}/token.vault.yml"}),
 ]
 ROWS_BY_NAME = {row.name: row for row in ROWS}
 
