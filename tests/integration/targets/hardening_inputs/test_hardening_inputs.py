@@ -68,18 +68,22 @@ def both(options: dict) -> dict:
     return {"lookup": options, "module": options}
 
 
+# A file entry for the role rows about something else: the role refuses to run without one.
+ROLE_FILES = {"service_token_files": [{"path": "{workdir}/never-written.env", "format": "env"}]}
+
+
 ROWS = [
     # --- credentials ----------------------------------------------------------------------
     Row("missing-client-id", ("No client_id given", *CLIENT_ID_SOURCES),
-        lookup={}, module={}, role={}, env={"TELENOR_CLIENT_ID": None}),
+        lookup={}, module={}, role=ROLE_FILES, env={"TELENOR_CLIENT_ID": None}),
     Row("empty-client-id", ("No client_id given", *CLIENT_ID_SOURCES),
-        **both({"client_id": ""}), role={"service_token_client_id": ""}),
+        **both({"client_id": ""}), role={**ROLE_FILES, "service_token_client_id": ""}),
     Row("missing-client-secret", ("No client_secret given", *CLIENT_SECRET_SOURCES),
-        lookup={}, module={}, role={}, env={"TELENOR_CLIENT_SECRET": None}),
+        lookup={}, module={}, role=ROLE_FILES, env={"TELENOR_CLIENT_SECRET": None}),
     Row("empty-client-secret", ("No client_secret given", *CLIENT_SECRET_SOURCES),
-        **both({"client_secret": ""}), role={"service_token_client_secret": ""}),
+        **both({"client_secret": ""}), role={**ROLE_FILES, "service_token_client_secret": ""}),
     Row("client-id-with-colon", ("client_id must not contain ':'",),
-        **both({"client_id": "it:client"}), role={"service_token_client_id": "it:client"}),
+        **both({"client_id": "it:client"}), role={**ROLE_FILES, "service_token_client_id": "it:client"}),
     # --- api_url --------------------------------------------------------------------------
     Row("api-url-not-a-url", ("api_url 'not a url'", "is not an http(s) URL"), **both({"api_url": "not a url"})),
     Row("api-url-with-query", ("api_url", "must not have a query string or fragment"),
@@ -132,6 +136,21 @@ ROWS = [
         role={"service_token_files": [{"path": "relative/app.env", "format": "env"}]}),
     Row("role-file-template-without-template", ("service_token_files", "format is template", "missing: template"),
         role={"service_token_files": [{"path": "{workdir}/app.conf", "format": "template"}]}),
+    # A role run with nothing to write would request and cache a token, and report success.
+    Row("role-files-empty", ("service_token_files is empty", "path", "format", "/etc/myapp/env"),
+        role={"service_token_files": []}),
+    Row("role-files-misspelt", ("service_token_files is not set", "service_token_file is set", "format: env"),
+        role={"service_token_file": ROLE_FILES["service_token_files"]}),
+    # --- the role's vault file: checked before the token is requested or any file written ---
+    Row("role-vault-file-relative-path", ("service_token_vault_file", "must be absolute", "relative/token.vault.yml"),
+        role={**ROLE_FILES, "service_token_vault_file": "relative/token.vault.yml"}),
+    Row("role-vault-file-without-a-vault-secret",
+        ("service_token_vault_file", "needs a vault secret", "--vault-id", "--vault-password-file"),
+        role={**ROLE_FILES, "service_token_vault_file": "{workdir}/token.vault.yml"}),
+    # --- rotation with --limit: the hosts outside the limit would hold a revoked token ---------
+    Row("role-rotate-with-limit",
+        ("service_token_rotate", "--limit host0000", "service_token_rotate_with_limit: true"),
+        role={**ROLE_FILES, "service_token_rotate": True}, args=(*VERBOSE, "--limit", "host0000")),
 ]
 ROWS_BY_NAME = {row.name: row for row in ROWS}
 
