@@ -90,9 +90,10 @@ options:
         an HTTP 5xx or an HTTP 429, with jittered exponential backoff and honouring
         C(Retry-After) (up to 30 seconds). Other HTTP 4xx answers fail at once.
       - From V(0) to V(10).
-      - When a request has failed after its retries, the other hosts and runs with the same
-        settings get its error, saying so, without a request of their own for 10 seconds, rather
-        than each repeat it against a failing API.
+      - When a request has failed after its retries, the calls that were waiting for it (the
+        other hosts of the play, and runs with the same settings on the same controller) and
+        those made within 2 seconds get its error, saying so, rather than each repeat it against
+        a failing API. A call made later requests again.
     type: int
     default: 3
   min_ttl:

@@ -279,16 +279,16 @@ class TokenCache:
 
         delete(self)
 
-    def recent_failure(self) -> Failure | None:
-        """The failure a request of this identity met moments ago (see _failure_memo). Call under the lock."""
+    def recent_failure(self, context: str) -> Failure | None:
+        """The last failed request of this identity with these settings (see _failure_memo). Under the lock."""
         from ._cache_writer import recent_failure  # pylint: disable=import-outside-toplevel
 
-        return recent_failure(self)
+        return recent_failure(self, context)
 
-    def remember_failure(self, failure: Failure) -> None:
+    def remember_failure(self, failure: Failure, context: str) -> None:
         from ._cache_writer import remember_failure  # pylint: disable=import-outside-toplevel
 
-        remember_failure(self, failure)
+        remember_failure(self, failure, context)
 
     def forget_failure(self) -> None:
         from ._cache_writer import forget_failure  # pylint: disable=import-outside-toplevel

@@ -191,24 +191,30 @@ def _failure_path(cache: TokenCache) -> str:
     return os.path.join(cache.cache_dir, cache.key + ".failed")
 
 
-def recent_failure(cache: TokenCache) -> Failure | None:
-    """The failure that a request of this identity met moments ago, if any. Call under the lock."""
+def recent_failure(cache: TokenCache, context: str) -> Failure | None:
+    """The last failure of a request of this identity with these settings (``context``). Under the lock."""
+    path = _failure_path(cache)
     try:
-        fd = os.open(_failure_path(cache), os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return None
     try:
         with os.fdopen(fd, "rb") as handle:
             blob = handle.read(65536)
-        failure = Failure.from_json(cache.identity.open_data(blob, context=f"{cache.key}:failed"))
+        # Sealed for other settings (another ca_path, say), or not ours: not this call's failure.
+        failure = Failure.from_json(cache.identity.open_data(blob, context=f"{cache.key}:failed:{context}"))
     except (OSError, *UNREADABLE):
         return None
-    return failure if failure.is_recent() else None
+    if failure.is_stale():
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return None
+    return failure
 
 
-def remember_failure(cache: TokenCache, failure: Failure) -> None:
-    """Leave the failure for the next processes; best effort, as the failure itself is what to report."""
-    blob = cache.identity.seal_data(failure.to_json(), context=f"{cache.key}:failed")
+def remember_failure(cache: TokenCache, failure: Failure, context: str) -> None:
+    """Leave the failure for the calls waiting behind this one; best effort, as the failure itself is what to report."""
+    blob = cache.identity.seal_data(failure.to_json(), context=f"{cache.key}:failed:{context}")
     with contextlib.suppress(OSError, _io.FileTargetError):
         _io.write_atomically(_failure_path(cache), blob, mode=0o600)
 

@@ -348,8 +348,8 @@ class RedisTokenCache:
         with self._redis_errors("deleting the token"):
             self._client().delete(self.record_key)
 
-    def recent_failure(self) -> Failure | None:
-        """The failure a request of this identity met moments ago (see _failure_memo). Call under the lock."""
+    def recent_failure(self, context: str) -> Failure | None:
+        """The last failed request of this identity with these settings (see _failure_memo). Under the lock."""
         with self._redis_errors("reading the last failed request"):
             blob = self._client().get(self.failure_key)
         if blob is None:
@@ -357,18 +357,19 @@ class RedisTokenCache:
         from ._failure_memo import Failure  # pylint: disable=import-outside-toplevel,redefined-outer-name  # on a miss only
 
         try:
-            failure = Failure.from_json(self.identity.open_data(blob, context=f"{self.key}:failed"))
+            # Sealed for other settings or by another controller: not this call's failure.
+            failure = Failure.from_json(self.identity.open_data(blob, context=f"{self.key}:failed:{context}"))
         except UNREADABLE:
             return None
-        return failure if failure.is_recent() else None
+        return None if failure.is_stale() else failure
 
-    def remember_failure(self, failure: Failure) -> None:
-        """Leave the failure for the next processes, expiring when it stops counting; best effort."""
-        from ._failure_memo import REUSE_SECONDS  # pylint: disable=import-outside-toplevel
+    def remember_failure(self, failure: Failure, context: str) -> None:
+        """Leave the failure for the calls waiting behind this one, expiring when no one waits; best effort."""
+        from ._failure_memo import STALE_SECONDS  # pylint: disable=import-outside-toplevel
 
-        blob = self.identity.seal_data(failure.to_json(), context=f"{self.key}:failed")
+        blob = self.identity.seal_data(failure.to_json(), context=f"{self.key}:failed:{context}")
         with contextlib.suppress(TelenorCacheError), self._redis_errors("remembering the failed request"):
-            self._client().set(self.failure_key, blob, px=int(REUSE_SECONDS * 1000))
+            self._client().set(self.failure_key, blob, px=int(STALE_SECONDS * 1000))
 
     def forget_failure(self) -> None:
         with contextlib.suppress(TelenorCacheError), self._redis_errors("forgetting the failed request"):

@@ -89,26 +89,35 @@ def obtain_token(settings: Settings, *, force: bool = False, check_mode: bool = 
         # the lock already is the new token this call asked for.
         if usable and (not force or previous.issued_at >= started):
             return Obtained(previous, cached=True, warnings=cache.warnings)
-        # Another process of this identity failed moments ago: its error, not one more request.
-        failure = cache.recent_failure()
-        if failure is not None:
+        # Another process of this identity failed while this one waited: its error, not one more request.
+        context = _failure_context(settings)
+        failure = cache.recent_failure(context)
+        if failure is not None and failure.applies_to(started):
             raise failure.error()
         # A cache that cannot keep the token fails here, before the request:
         # otherwise every host would mint a token that is then lost.
         cache.check_writable()
-        record = _renew_or_remember_failure(settings, cache, previous, force=force)
+        record = _renew_or_remember_failure(settings, cache, previous, force=force, context=context)
         _store_or_revoke(settings, cache, record)
         cache.forget_failure()
         return Obtained(record, cached=False, replaced=previous, warnings=cache.warnings)
 
 
-def _renew_or_remember_failure(settings: Settings, cache, previous: TokenRecord | None, *, force: bool) -> TokenRecord:
+def _failure_context(settings: Settings) -> str:
+    from ._failure_memo import request_context  # pylint: disable=import-outside-toplevel  # on a miss only
+
+    return request_context(settings)
+
+
+def _renew_or_remember_failure(
+    settings: Settings, cache, previous: TokenRecord | None, *, force: bool, context: str
+) -> TokenRecord:
     try:
         return _renew(settings, previous, force=force)
     except (TelenorAPIError, TelenorTransportError, TelenorResponseError) as exc:
         from ._failure_memo import Failure  # pylint: disable=import-outside-toplevel  # on a failure only
 
-        cache.remember_failure(Failure.of(exc))
+        cache.remember_failure(Failure.of(exc), context)
         raise
 
 

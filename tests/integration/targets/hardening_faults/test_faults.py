@@ -93,8 +93,8 @@ def assert_got_working_token(run, emulator, cached) -> str:
 def assert_recovers_with_one_request(ansible, emulator, cached) -> None:
     """After a failure, faults cleared: the next run gets a working token with exactly one request.
 
-    Once the failure no longer counts (REUSE_SECONDS after it; its memo is removed here rather
-    than waited for).
+    Once the failure no longer counts for a new run (REUSE_SECONDS after it; its memo is
+    removed here rather than waited for).
     """
     emulator.clear_faults()
     for memo in ansible.cache_dir.glob("*.failed"):
@@ -206,9 +206,13 @@ def test_hosts_after_a_failed_request_get_its_error_without_requests_of_their_ow
     emulator.faults(fail_next=1000, fail_status=503)
     run = ansible.run(TOKEN, inventory=ansible.inventory(hosts), forks=20, env={"TELENOR_RETRIES": "1"})
     assert run.rc != 0, run.output
-    assert emulator.stats()["token_requests"] == 2  # the first host's attempt and its one retry
+    # The first host's attempt and its one retry; the hosts waiting meanwhile, and those queued
+    # within REUSE_SECONDS of the failure, make none. (A host queued later, on a starved
+    # machine, may try once more: at most one more pair. Without this, 2 per host.)
+    requests = emulator.stats()["token_requests"]
+    assert requests in (2, 4), requests
     assert run.output.count("HTTP 503") >= hosts
-    assert run.output.count("the same request failed") >= hosts - 1
+    assert run.output.count("made no request of its own") >= hosts - requests // 2
     assert cached() is None
 
 

@@ -169,13 +169,24 @@ def test_an_invalid_query_fails_before_any_request(api, options, query):
                      "has no options 'bogus', 'vaildate_certs' (did you mean 'validate_certs'?)", id="two"),
     ],
 )
-def test_a_keyword_that_names_no_option_fails_before_any_request(api, options, keywords, words):
-    # Core would drop it: a token without the scope written, or with TLS checks the user turned off.
-    with pytest.raises(AnsibleLookupError) as error:
-        lookup(**options, **keywords)
-    assert words in str(error.value)
-    assert "its options are api_url, ca_path," in str(error.value)
-    assert api.seen == []
+def test_a_keyword_that_names_no_option_is_warned_about(api, options, monkeypatch, keywords, words):
+    # Core would drop it silently: a token without the scope written, say.
+    warnings = []
+    monkeypatch.setattr(Display, "warning", lambda self, msg, *args, **kwargs: warnings.append(msg))
+
+    assert lookup(**options, **keywords) == [FIRST]
+
+    (warning,) = warnings
+    assert words in warning
+    assert "its options are api_url, ca_path," in warning and "telenor.oauth 2.0.0 will refuse it" in warning
+
+
+def test_core_keywords_that_reach_the_lookup_are_not_warned_about(api, options, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(Display, "warning", lambda self, msg, *args, **kwargs: warnings.append(msg))
+
+    assert lookup(**options, allow_unsafe=True) == [FIRST]
+    assert warnings == []
 
 
 @pytest.mark.parametrize("terms", [("client_id",), ("a", "b"), ({"client_id": CLIENT_ID},)])
@@ -376,9 +387,9 @@ def test_an_api_error_raises_a_lookup_error_with_status_and_code(api, options, c
     # The next host, moments later, gets the same error without a request of its own.
     with pytest.raises(AnsibleLookupError) as again:
         lookup(**options)
-    assert message in str(again.value) and "the same request failed 0 s ago" in str(again.value)
+    assert message in str(again.value) and "this call made no request of its own" in str(again.value)
     assert len(api.token_requests) == 1
-    # Once the failure is REUSE_SECONDS old, a call asks again.
+    # A call made once the failure is REUSE_SECONDS old (a re-run, an until loop's next try) asks again.
     monkeypatch.setattr(_failure_memo, "REUSE_SECONDS", 0.0)
     assert lookup(**options) == [FIRST]
     assert len(api.token_requests) == 2

@@ -219,8 +219,95 @@ def test_calls_moments_after_a_failure_get_its_error_without_a_request(api, sett
     assert len(api.token_requests) == 1
     assert second.value.status == first.value.status == 503
     assert second.value.message.startswith(first.value.message)
-    assert "the same request failed 0 s ago, for another host or run with these settings" in second.value.message
-    assert "no new request is made until 10 s after that failure" in second.value.message
+    assert "for another host or run with these settings on this controller" in second.value.message
+    assert "this call made no request of its own; a call made later requests again" in second.value.message
+
+
+def _obtain_reporting_error(settings, barrier, results) -> None:
+    barrier.wait(10)
+    try:
+        obtain_token(settings)
+        results.put("token")
+    except TelenorAPIError as exc:
+        results.put(exc.message)
+
+
+def test_processes_waiting_for_the_lock_when_the_request_fails_get_its_error(api, settings, monkeypatch):
+    # Not a time window: those that were waiting while it failed. (A call made after it requests again.)
+    monkeypatch.setattr(_failure_memo, "REUSE_SECONDS", 0.0)
+    api.token_delay = 0.5  # the others are waiting for the lock while the first request fails
+    api.reply(TOKEN_PATH, 503, "", delay=0.5)
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(WORKERS), context.Queue()
+    processes = [context.Process(target=_obtain_reporting_error, args=(settings, barrier, results)) for _ in range(WORKERS)]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=30) for _ in processes]
+    for process in processes:
+        process.join(10)
+
+    assert len(api.token_requests) == 1
+    assert all("HTTP 503" in outcome for outcome in outcomes), outcomes
+    assert sum("made no request of its own" in outcome for outcome in outcomes) == WORKERS - 1
+
+
+def test_a_call_made_after_the_failure_requests_again(api, settings, monkeypatch):
+    # A re-run, or an until loop's next try: the failure does not outlive REUSE_SECONDS for them.
+    api.reply(TOKEN_PATH, 503, "")
+    with pytest.raises(TelenorAPIError):
+        obtain_token(settings)
+    monkeypatch.setattr(_failure_memo, "REUSE_SECONDS", 0.0)
+
+    assert obtain_token(settings).cached is False
+    assert len(api.token_requests) == 2
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{"ca_path": __file__}, {"timeout": 7}, {"retries": 1}, {"validate_certs": False}],
+    ids=["ca_path", "timeout", "retries", "validate_certs"],
+)
+def test_a_failure_with_other_settings_is_not_replayed(api, make_settings, changed):
+    # The operator fixes ca_path and runs again at once: the old failure is not blamed on the new settings.
+    api.reply(TOKEN_PATH, 503, "")
+    with pytest.raises(TelenorAPIError):
+        obtain_token(make_settings())
+
+    assert obtain_token(make_settings(**changed)).cached is False
+    assert len(api.token_requests) == 2
+
+
+def test_a_failure_sealed_for_another_secret_or_tampered_with_is_ignored(api, make_settings, settings):
+    # Whoever can write the cache directory but has no secret cannot make hosts fail.
+    other = make_settings(client_secret="another-secret")
+    memo = os.path.join(settings.cache_dir, settings.cache().key + ".failed")
+    api.reply(TOKEN_PATH, 503, "")
+    with pytest.raises(TelenorAPIError):
+        obtain_token(settings)
+    sealed = open(memo, "rb").read()
+    cache = other.cache()
+    with cache.locked():
+        cache.remember_failure(_failure_memo.Failure(at=time.time(), message="planted", kind="api", status=503),
+                               _failure_memo.request_context(other))
+    os.replace(os.path.join(other.cache_dir, cache.key + ".failed"), memo)  # another identity's, at our name
+
+    assert obtain_token(settings).cached is False
+    os.unlink(os.path.join(settings.cache_dir, settings.cache().key + ".token"))
+    with open(memo, "wb") as handle:
+        handle.write(sealed.replace(b'"ct": "', b'"ct": "A'))  # altered
+    assert obtain_token(settings).cached is False
+    assert len(api.token_requests) == 3
+
+
+def test_a_replayed_failure_keeps_its_kind_and_details(api, settings):
+    api.reply(TOKEN_PATH, 401, {"error": "invalid_client"})
+    with pytest.raises(TelenorAPIError) as first:
+        obtain_token(settings)
+    with pytest.raises(TelenorAPIError) as second:
+        obtain_token(settings)
+
+    assert second.value.oauth_error == first.value.oauth_error == "invalid_client"
+    assert (second.value.status, second.value.attempts) == (first.value.status, first.value.attempts)
 
 
 def test_a_transport_failure_is_remembered_too(make_settings):
@@ -231,7 +318,7 @@ def test_a_transport_failure_is_remembered_too(make_settings):
     with pytest.raises(TelenorTransportError) as second:
         obtain_token(settings)
 
-    assert "could not connect" in second.value.message and "the same request failed" in second.value.message
+    assert "could not connect" in second.value.message and "made no request of its own" in second.value.message
 
 
 def test_a_success_forgets_the_failure(api, settings, monkeypatch):
@@ -240,18 +327,19 @@ def test_a_success_forgets_the_failure(api, settings, monkeypatch):
         obtain_token(settings)
     monkeypatch.setattr(_failure_memo, "REUSE_SECONDS", 0.0)
     obtain_token(settings)  # asks again, and gets a token
-    monkeypatch.setattr(_failure_memo, "REUSE_SECONDS", 10.0)
+    monkeypatch.setattr(_failure_memo, "REUSE_SECONDS", 2.0)
 
     obtain_token(settings, force=True)
 
     assert len(api.token_requests) == 3
 
 
-def test_a_failure_dated_in_the_future_is_not_trusted(api, settings, monkeypatch):
-    # Another controller's clock, or ours set back: retry rather than refuse for an unknown time.
+def test_a_failure_dated_in_the_future_is_not_trusted(api, settings):
+    # Our clock set back: retry rather than refuse for an unknown time.
     cache = settings.cache()
     with cache.locked():
-        cache.remember_failure(_failure_memo.Failure(at=time.time() + 3600, message="earlier failure"))
+        cache.remember_failure(_failure_memo.Failure(at=time.time() + 3600, message="earlier failure"),
+                               _failure_memo.request_context(settings))
 
     assert obtain_token(settings).cached is False
     assert len(api.token_requests) == 1
