@@ -21,8 +21,8 @@ description:
   - The module M(telenor.oauth.telenor_oauth) shares the same cache, to obtain, rotate or revoke
     tokens as tasks.
   - The lookup takes no positional arguments (terms); give its options as keywords of the
-    C(lookup) call, as in the examples. A keyword that names no option is an error that
-    suggests the option meant.
+    C(lookup) call, as in the examples. A keyword that names no option gets a warning that
+    suggests the option meant; from version 2.0.0 it will be an error.
 options:
   query:
     description:
@@ -177,6 +177,11 @@ def _templated_variables(plugin: LookupBase, variables: dict | None) -> dict:
     return resolved
 
 
+# Keywords of core's lookup() that reach run() on some versions (allow_unsafe, before 2.19's
+# trust model, is passed on and means nothing to a plugin).
+_CORE_KEYWORDS = frozenset(("allow_unsafe", "wantlist", "errors"))
+
+
 def _unknown_keywords_message(unknown: list, known: list) -> str:
     import difflib  # pylint: disable=import-outside-toplevel  # only for a misspelt keyword
 
@@ -194,10 +199,16 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         # Core drops keywords that name no option; a misspelt scope or client_secret would then
-        # get a token for other settings than the ones written, without a word.
-        unknown = sorted(set(kwargs) - set(self._options))  # pylint: disable=protected-access  # the options set_options read
+        # get a token for other settings than the ones written, without a word. A warning for
+        # now, as playbooks that pass them work today; an error from 2.0.0.
+        unknown = sorted(set(kwargs) - set(self._options) - _CORE_KEYWORDS)  # pylint: disable=protected-access
         if unknown:
-            raise AnsibleLookupError(_unknown_keywords_message(unknown, list(self._options)))  # pylint: disable=protected-access
+            from ansible.utils.display import Display  # pylint: disable=import-outside-toplevel
+
+            Display().warning(
+                _unknown_keywords_message(unknown, list(self._options))  # pylint: disable=protected-access
+                + ". It is ignored; telenor.oauth 2.0.0 will refuse it"
+            )
         if terms:
             raise AnsibleLookupError(
                 "telenor.oauth.telenor_token takes no terms; pass options as keywords,"
