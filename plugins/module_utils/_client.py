@@ -320,14 +320,24 @@ class TelenorClient:
             headers=_HEADERS,
         )
         if status != 200:
+            success = 200 < status < 300
             error = api_error(
-                TOKEN_ENDPOINT, status, body, attempts=attempts, www_authenticate=headers.get("WWW-Authenticate"),
-                redact=self._redacted_values(authorization, data.get("refresh_token"), self.settings.password),
+                # A success's body may carry a token in any shape (form-encoded, accessToken, ...): never quoted.
+                TOKEN_ENDPOINT, status, b"" if success else body, attempts=attempts,
+                www_authenticate=headers.get("WWW-Authenticate"),
+                redact=self._redacted_values(authorization, data.get("refresh_token"), self.settings.password,
+                                             revocable_token(body)),
                 grant_type=self.settings.grant_type,
             )
+            if success:
+                error = type(error)(
+                    f"{error.message} (a success status, but a token answer is a 200, RFC 6749 section 5.1;"
+                    " its body is not shown, as it may carry a token)",
+                    status=error.status, code=error.code, attempts=error.attempts,
+                )
             notes = self._rejected_client_notes(status, error)
             # A 201 or another success that is not RFC 6749's 200 may have minted a token too.
-            outcome = self._revoke_carried_token(body) if 200 < status < 300 else None
+            outcome = self._revoke_carried_token(body) if success else None
             if notes or outcome:
                 oauth_name = error.oauth_error
                 message = error.message + "".join(f". {note}" for note in notes) + (f"; {outcome}" if outcome else "")

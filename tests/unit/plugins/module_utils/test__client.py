@@ -393,6 +393,18 @@ def test_a_201_that_carries_a_token_fails_and_revokes_it(api, delays):
     assert_nothing_secret_in(caught.value)
 
 
+@pytest.mark.parametrize("body", [f"access_token={LEAKED_TOKEN}&expires_in=3600", f'{{"accessToken": "{LEAKED_TOKEN}"}}'],
+                         ids=["form-encoded", "camel-case"])
+def test_a_201_body_is_never_quoted(api, delays, body):
+    api.reply(TOKEN_PATH, 201, body)
+
+    with pytest.raises(TelenorAPIError) as caught:
+        make_client(api.url, delays, retries=0).request_token()
+
+    assert "its body is not shown, as it may carry a token" in str(caught.value)
+    assert_nothing_secret_in(caught.value)
+
+
 def test_a_refused_200_whose_logout_fails_still_raises_the_response_error(api, delays):
     api.reply(TOKEN_PATH, 200, {"access_token": LEAKED_TOKEN, "token_type": "mac", "expires_in": 60})
     api.reply(LOGOUT_PATH, 500, "Error code 2 - Internal Server Error")
