@@ -198,6 +198,17 @@ def test_a_granted_rfc6749_scope_is_kept_as_sent(scope):
     assert record.scope == scope
 
 
+@pytest.mark.parametrize("scope", ["openid  profile", " openid profile", "openid profile "],
+                         ids=["two-spaces", "leading-space", "trailing-space"])
+def test_spaces_around_or_between_granted_scopes_are_normalised(scope):
+    # Some servers pad; spaces add no line to the files the role writes, so the token is kept.
+    record = record_from_response(
+        _body(access_token=TOKEN, expires_in=3600, scope=scope), requested_at=REQUESTED_AT, requested_scope="mobile"
+    )
+
+    assert record.scope == "openid profile"
+
+
 # Every case carries Zq9, so that the message can be checked for any piece of it.
 @pytest.mark.parametrize(
     ("scope", "fault"),
@@ -212,9 +223,6 @@ def test_a_granted_rfc6749_scope_is_kept_as_sent(scope):
         pytest.param("Zq9\u2028sms", "non-ASCII", id="unicode-line-separator"),
         pytest.param('Zq9"sms', "double-quote", id="double-quote"),
         pytest.param("Zq9\\sms", "backslash", id="backslash"),
-        pytest.param("Zq9  sms", "spaces", id="two-spaces"),
-        pytest.param(" Zq9", "spaces", id="leading-space"),
-        pytest.param("Zq9 ", "spaces", id="trailing-space"),
     ],
 )
 def test_a_scope_that_is_not_rfc6749_is_refused_unquoted(scope, fault):
