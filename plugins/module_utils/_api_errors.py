@@ -310,12 +310,18 @@ def telenor_error_code(body: str | bytes | None, *, endpoint: str | None = None,
     return codes[0] if codes else None
 
 
+_GO_JSON_ESCAPES = {ord("&"): "\\u0026", ord("<"): "\\u003c", ord(">"): "\\u003e",
+                    0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
 def secret_forms(secret: str) -> set[str]:
     """Every form in which a server may echo ``secret``: as sent; JSON-escaped,
     with and without ensure_ascii, ``/`` as is and as ``\\/`` (PHP's default);
     percent-encoded as a form body or a URL carries it; HTML-escaped."""
     json_forms = {json.dumps(secret, ensure_ascii=ensure_ascii)[1:-1] for ensure_ascii in (True, False)}
     json_forms |= {form.replace("/", "\\/") for form in json_forms}
+    # Go's encoding/json, which many gateways are written in, also escapes & < > and U+2028/9.
+    json_forms |= {form.translate(_GO_JSON_ESCAPES) for form in json_forms}
     url_forms = {quote(secret, safe=""), quote(secret), quote_plus(secret), quote_plus(secret, safe="/")}
     html_forms = {html.escape(secret), html.escape(secret, quote=False)}
     return {form for form in ({secret} | json_forms | url_forms | html_forms) if form}

@@ -193,6 +193,8 @@ SECRET_ECHOES = {
     "form-encoded": quote_plus(ECHOED_SECRET),
     "html-escaped": html.escape(ECHOED_SECRET),
     "html-escaped-keeping-quotes": html.escape(ECHOED_SECRET, quote=False),
+    # Go's encoding/json escapes & < > too.
+    "json-go": json.dumps(ECHOED_SECRET)[1:-1].replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"),
 }
 ECHOING_BODIES = {
     "json": '{{"msg": "bad credentials app:{}"}}',
