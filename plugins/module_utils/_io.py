@@ -284,8 +284,17 @@ def _drop_inherited_acl(fd: int) -> None:
     try:
         os.removexattr(fd, "system.posix_acl_access")
     except OSError as exc:
-        if exc.errno not in _NO_ACL:
-            raise
+        if exc.errno in _NO_ACL or not _has_access_acl(fd):
+            return  # none inherited; some file systems (FUSE, NFS) refuse the call itself (EPERM, ENOSYS)
+        raise
+
+
+def _has_access_acl(fd: int) -> bool:
+    try:
+        os.getxattr(fd, "system.posix_acl_access")
+    except OSError:
+        return False  # none, or none that the file system can report
+    return True
 
 
 def _make_private_directory(name: str, *, dir_fd: int, path: str) -> int:

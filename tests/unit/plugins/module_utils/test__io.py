@@ -459,3 +459,17 @@ def test_a_file_larger_than_the_limit_is_refused_without_being_read(tmp_path, mo
 
     path.write_bytes(b"A=1\n")
     assert read_regular_file(str(path))[0] == b"A=1\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "removexattr"), reason="POSIX ACLs are set through Linux extended attributes")
+def test_a_file_system_that_refuses_to_remove_acls_still_takes_files_without_one(tmp_path, monkeypatch):
+    # Some FUSE and NFS mounts answer EPERM or ENOSYS to removexattr even where there is no ACL.
+    def refuse(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "removexattr", refuse)
+    path = tmp_path / "app.env"
+
+    write_atomically(str(path), SECRET, mode=0o640)
+
+    assert path.read_bytes() == SECRET and _mode(path) == 0o640
