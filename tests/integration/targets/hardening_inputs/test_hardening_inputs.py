@@ -147,6 +147,10 @@ ROWS = [
     Row("role-vault-file-without-a-vault-secret",
         ("service_token_vault_file", "needs a vault secret", "--vault-id", "--vault-password-file"),
         role={**ROLE_FILES, "service_token_vault_file": "{workdir}/token.vault.yml"}),
+    # Root may write anywhere, so the directory that cannot be written to is a regular file.
+    Row("role-vault-file-directory-is-a-file",
+        ("service_token_vault_file", "a-regular-file/token.vault.yml", "is not a directory"),
+        role={**ROLE_FILES, "service_token_vault_file": "{workdir}/a-regular-file/token.vault.yml"}),
     # --- rotation with --limit: the hosts outside the limit would hold a revoked token ---------
     Row("role-rotate-with-limit",
         ("service_token_rotate", "--limit host0000", "service_token_rotate_with_limit: true"),
