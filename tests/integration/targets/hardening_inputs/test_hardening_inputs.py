@@ -139,6 +139,9 @@ ROWS = [
     # A role run with nothing to write would request and cache a token, and report success.
     Row("role-files-empty", ("service_token_files is empty", "path", "format", "/etc/myapp/env"),
         role={"service_token_files": []}),
+    # `service_token_files:` with nothing after it is null, not [].
+    Row("role-files-left-empty-in-yaml", ("service_token_files is empty", "format: env", "service_token_vault_file"),
+        role={"service_token_files": None}),
     Row("role-files-misspelt", ("service_token_files is not set", "service_token_file is set", "format: env"),
         role={"service_token_file": ROLE_FILES["service_token_files"]}),
     # --- the role's vault file: checked before the token is requested or any file written ---

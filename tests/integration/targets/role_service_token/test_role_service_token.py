@@ -266,6 +266,27 @@ def test_a_role_run_with_valid_options_makes_its_request(ansible, emulator, tmp_
     assert emulator.is_token_valid(target.read_text().strip().split("=", 1)[1])
 
 
+@pytest.mark.parametrize("files", [
+    pytest.param({}, id="unset"),
+    pytest.param({"service_token_files": None}, id="left-empty-in-yaml"),
+    pytest.param({"service_token_files": []}, id="empty"),
+])
+def test_a_role_run_with_only_a_vault_file_keeps_the_vault_copy_fresh(ansible, emulator, tmp_path, files):
+    # The role used only for its vault copy (read by other tooling) worked in 1.1 and must
+    # keep working: no service file is not a mistake when there is a vault file.
+    password_file = tmp_path / "vault-password"
+    password_file.write_text(VAULT_PASSWORD)
+    vault_file = tmp_path / "current-token.vault.yml"
+    run = ansible.run(HERE / "vault_only.yml", inventory=ansible.inventory(1),
+                      extra_vars={**files, "service_token_vault_file": str(vault_file)},
+                      args=("--vault-password-file", str(password_file)))
+    assert run.rc == 0, run.output
+    view = subprocess.run([str(BIN / "ansible-vault"), "view", "--vault-password-file", str(password_file), str(vault_file)],
+                          capture_output=True, text=True, check=True, env=ansible.env)
+    assert emulator.is_token_valid(yaml.safe_load(view.stdout)["access_token"])
+    assert emulator.stats()["token_requests"] == 1
+
+
 # --- rotation across plays, batches and limits, on local hosts -----------------------------
 
 
