@@ -154,10 +154,6 @@ ROWS = [
     Row("role-vault-file-directory-is-a-file",
         ("service_token_vault_file", "a-regular-file/token.vault.yml", "is not a directory"),
         role={**ROLE_FILES, "service_token_vault_file": "{workdir}/a-regular-file/token.vault.yml"}),
-    # --- rotation with --limit: the hosts outside the limit would hold a revoked token ---------
-    Row("role-rotate-with-limit",
-        ("service_token_rotate", "--limit host0000", "service_token_rotate_with_limit: true"),
-        role={**ROLE_FILES, "service_token_rotate": True}, args=(*VERBOSE, "--limit", "host0000")),
 ]
 ROWS_BY_NAME = {row.name: row for row in ROWS}
 
