@@ -347,6 +347,39 @@ def test_a_rotation_over_two_plays_rotates_once_and_every_host_keeps_a_working_t
     assert emulator.stats()["tokens_issued"] == 3
 
 
+@pytest.mark.parametrize(("fault", "words"), [
+    # api1's file cannot be written: api2 gets the token, api1 keeps its file.
+    pytest.param({"it_owner": "no-such-user-telenor-it"},
+                 ["did not get this run's token: api1.",
+                  "They still hold the previous token, which this run revoked in an earlier play",
+                  "run the role for them now (without rotating)"], id="a-host-fails"),
+    # The second play's token step fails (its min_ttl is refused) after play 1 revoked.
+    pytest.param({"service_token_min_ttl": -1},
+                 ["No token for this run, so no file was written on these hosts: api1, api2.",
+                  "They still hold the previous token, which this run revoked in an earlier play",
+                  "run the role for them now (without rotating)"], id="the-token-step-fails"),
+])
+def test_a_later_play_that_fails_after_the_rotation_revoked_says_its_hosts_hold_the_revoked_token(
+        groups, emulator, fault, words):
+    groups.inventory.write_text(groups.inventory.read_text().replace("[api]\napi1\n", "[api]\napi1\napi2\n"))
+    assert groups.run("site_two_plays.yml").rc == 0
+    old = groups.token("api1")
+    host_vars = groups.inventory.parent / "host_vars"
+    host_vars.mkdir()
+    (host_vars / "api1.yml").write_text(yaml.safe_dump(fault))
+
+    rotated = groups.run("site_two_plays.yml", "-e", "service_token_rotate=true")
+    assert rotated.rc != 0
+    # What the message must not hide: play 1 revoked the token api1 still holds.
+    assert groups.token("api1") == old and not emulator.is_token_valid(old)
+    assert emulator.is_token_valid(groups.token("web1"))
+    message = " ".join(rotated.stdout.split())
+    for words_ in words:
+        assert words_ in message, rotated.stdout
+    assert "still valid until it expires" not in message
+    assert "with the token they held until it expires" not in message
+
+
 def test_a_rotation_in_batches_rotates_once_and_revokes_nothing_a_later_batch_still_held(groups, emulator):
     assert groups.run("site_serial.yml").rc == 0
     old = groups.token("web1")
