@@ -175,6 +175,8 @@ def ensure_vault_file(
     """
     try:
         file_mode = _io.parse_mode(mode)
+        if check_mode and os.path.isabs(path):
+            check_directory_writable(path)
         target = _io.target_path(path, follow_symlinks=True)  # as ansible-vault does
     except _io.FileTargetError as exc:
         raise TokenVaultError(str(exc)) from None
@@ -203,6 +205,28 @@ def ensure_vault_file(
         except OSError as exc:
             raise TokenVaultError(f"Could not write path {path}: {exc.strerror}") from None
     return {"changed": not current or mode_differs, "path": path, "vault_id": used_id}
+
+
+def check_directory_writable(path: str) -> None:
+    """Raise unless the directory of ``path`` is one that a write could create the file in.
+
+    Check mode writes nothing, so without this a directory that is missing, is a file or that
+    we may not write to would pass here and fail the real run, after everything before it (the
+    service_token role checks its vault file in check mode before it writes any service file).
+    The write replaces the file by a rename, so it needs write and search access to the
+    directory whether or not the file exists.
+    """
+    directory = os.path.dirname(os.path.realpath(path))  # the real run follows links too
+    if not os.path.lexists(directory):
+        raise TokenVaultError(f"the directory of path {path} ({directory}) does not exist")
+    if not os.path.isdir(directory):
+        raise TokenVaultError(f"the directory of path {path} ({directory}) is not a directory")
+    effective = os.access in os.supports_effective_ids  # the write runs as the effective user
+    if not os.access(directory, os.W_OK | os.X_OK, effective_ids=effective):
+        raise TokenVaultError(
+            f"the directory of path {path} ({directory}) is not writable by the user that runs Ansible"
+            f" (uid {os.geteuid()}), so the file could not be written there"
+        )
 
 
 def kept_ownership(existing: ExistingVaultFile | None) -> tuple[int | None, int | None]:

@@ -139,6 +139,9 @@ ROWS = [
     # A role run with nothing to write would request and cache a token, and report success.
     Row("role-files-empty", ("service_token_files is empty", "path", "format", "/etc/myapp/env"),
         role={"service_token_files": []}),
+    # `service_token_files:` with nothing after it is null, not [].
+    Row("role-files-left-empty-in-yaml", ("service_token_files is empty", "format: env", "service_token_vault_file"),
+        role={"service_token_files": None}),
     Row("role-files-misspelt", ("service_token_files is not set", "service_token_file is set", "format: env"),
         role={"service_token_file": ROLE_FILES["service_token_files"]}),
     # --- the role's vault file: checked before the token is requested or any file written ---
@@ -147,10 +150,10 @@ ROWS = [
     Row("role-vault-file-without-a-vault-secret",
         ("service_token_vault_file", "needs a vault secret", "--vault-id", "--vault-password-file"),
         role={**ROLE_FILES, "service_token_vault_file": "{workdir}/token.vault.yml"}),
-    # --- rotation with --limit: the hosts outside the limit would hold a revoked token ---------
-    Row("role-rotate-with-limit",
-        ("service_token_rotate", "--limit host0000", "service_token_rotate_with_limit: true"),
-        role={**ROLE_FILES, "service_token_rotate": True}, args=(*VERBOSE, "--limit", "host0000")),
+    # Root may write anywhere, so the directory that cannot be written to is a regular file.
+    Row("role-vault-file-directory-is-a-file",
+        ("service_token_vault_file", "a-regular-file/token.vault.yml", "is not a directory"),
+        role={**ROLE_FILES, "service_token_vault_file": "{workdir}/a-regular-file/token.vault.yml"}),
 ]
 ROWS_BY_NAME = {row.name: row for row in ROWS}
 

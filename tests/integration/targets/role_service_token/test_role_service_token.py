@@ -266,6 +266,27 @@ def test_a_role_run_with_valid_options_makes_its_request(ansible, emulator, tmp_
     assert emulator.is_token_valid(target.read_text().strip().split("=", 1)[1])
 
 
+@pytest.mark.parametrize("files", [
+    pytest.param({}, id="unset"),
+    pytest.param({"service_token_files": None}, id="left-empty-in-yaml"),
+    pytest.param({"service_token_files": []}, id="empty"),
+])
+def test_a_role_run_with_only_a_vault_file_keeps_the_vault_copy_fresh(ansible, emulator, tmp_path, files):
+    # The role used only for its vault copy (read by other tooling) worked in 1.1 and must
+    # keep working: no service file is not a mistake when there is a vault file.
+    password_file = tmp_path / "vault-password"
+    password_file.write_text(VAULT_PASSWORD)
+    vault_file = tmp_path / "current-token.vault.yml"
+    run = ansible.run(HERE / "vault_only.yml", inventory=ansible.inventory(1),
+                      extra_vars={**files, "service_token_vault_file": str(vault_file)},
+                      args=("--vault-password-file", str(password_file)))
+    assert run.rc == 0, run.output
+    view = subprocess.run([str(BIN / "ansible-vault"), "view", "--vault-password-file", str(password_file), str(vault_file)],
+                          capture_output=True, text=True, check=True, env=ansible.env)
+    assert emulator.is_token_valid(yaml.safe_load(view.stdout)["access_token"])
+    assert emulator.stats()["token_requests"] == 1
+
+
 # --- rotation across plays, batches and limits, on local hosts -----------------------------
 
 
@@ -326,6 +347,39 @@ def test_a_rotation_over_two_plays_rotates_once_and_every_host_keeps_a_working_t
     assert emulator.stats()["tokens_issued"] == 3
 
 
+@pytest.mark.parametrize(("fault", "words"), [
+    # api1's file cannot be written: api2 gets the token, api1 keeps its file.
+    pytest.param({"it_owner": "no-such-user-telenor-it"},
+                 ["did not get this run's token: api1.",
+                  "They still hold the previous token, which this run revoked in an earlier play",
+                  "run the role for them now (without rotating)"], id="a-host-fails"),
+    # The second play's token step fails (its min_ttl is refused) after play 1 revoked.
+    pytest.param({"service_token_min_ttl": -1},
+                 ["No token for this run, so no file was written on these hosts: api1, api2.",
+                  "They still hold the previous token, which this run revoked in an earlier play",
+                  "run the role for them now (without rotating)"], id="the-token-step-fails"),
+])
+def test_a_later_play_that_fails_after_the_rotation_revoked_says_its_hosts_hold_the_revoked_token(
+        groups, emulator, fault, words):
+    groups.inventory.write_text(groups.inventory.read_text().replace("[api]\napi1\n", "[api]\napi1\napi2\n"))
+    assert groups.run("site_two_plays.yml").rc == 0
+    old = groups.token("api1")
+    host_vars = groups.inventory.parent / "host_vars"
+    host_vars.mkdir()
+    (host_vars / "api1.yml").write_text(yaml.safe_dump(fault))
+
+    rotated = groups.run("site_two_plays.yml", "-e", "service_token_rotate=true")
+    assert rotated.rc != 0
+    # What the message must not hide: play 1 revoked the token api1 still holds.
+    assert groups.token("api1") == old and not emulator.is_token_valid(old)
+    assert emulator.is_token_valid(groups.token("web1"))
+    message = " ".join(rotated.stdout.split())
+    for words_ in words:
+        assert words_ in message, rotated.stdout
+    assert "still valid until it expires" not in message
+    assert "with the token they held until it expires" not in message
+
+
 def test_a_rotation_in_batches_rotates_once_and_revokes_nothing_a_later_batch_still_held(groups, emulator):
     assert groups.run("site_serial.yml").rc == 0
     old = groups.token("web1")
@@ -343,32 +397,35 @@ def test_a_rotation_in_batches_rotates_once_and_revokes_nothing_a_later_batch_st
     assert "was not revoked: this play runs in batches (serial)" in rotated.stdout
 
 
-def test_a_rotation_with_a_limit_fails_before_any_request_unless_the_user_opts_in(groups, emulator):
+def test_a_rotation_with_a_limit_keeps_the_token_the_hosts_outside_it_hold_unless_the_user_opts_in(groups, emulator):
     assert groups.run("site_two_plays.yml").rc == 0
     old = groups.token("web1")
-    before = {host: (groups.base / f"{host}.env").read_bytes() for host in groups.HOSTS}
 
+    # A dry run of a limited rotation: nothing rotates in check mode, so nothing is refused.
+    checked = groups.run("site_two_plays.yml", "--check", "-e", "service_token_rotate=true", "--limit", "web1")
+    assert checked.rc == 0, checked.output
+    assert groups.tokens() == {"web1": old, "api1": old}
+    assert emulator.stats()["tokens_issued"] == 1
+    assert "was not revoked" not in checked.stdout
+
+    # Monthly pipelines rotate group by group with --limit: that still works, and api1, outside
+    # the limit, keeps a working token.
     limited = groups.run("site_two_plays.yml", "-e", "service_token_rotate=true", "--limit", "web1")
-    assert limited.rc != 0
-    message = " ".join(limited.output.split())
-    for words in ("service_token_rotate", "--limit web1", "hosts outside the limit",
-                  "run without --limit", "service_token_rotate_with_limit: true"):
-        assert words in message, limited.output
-    assert len(re.findall(r"^fatal: ", limited.stdout, re.M)) == 1, limited.stdout  # said once
-    assert emulator.stats()["token_requests"] == 1  # the first run's only
-    assert {host: (groups.base / f"{host}.env").read_bytes() for host in groups.HOSTS} == before
-    assert emulator.is_token_valid(old)
-
-    # Without the revocation nothing outside the limit breaks: the old token expires on its own.
-    kept = groups.run("site_two_plays.yml", "-e", "service_token_rotate=true", "-e", "service_token_revoke_previous=false",
-                      "--limit", "web1")
-    assert kept.rc == 0, kept.output
-    assert groups.token("web1") != old and groups.token("api1") == old
-    assert emulator.is_token_valid(old)
+    assert limited.rc == 0, limited.output
+    new = groups.token("web1")
+    assert new != old and groups.token("api1") == old
+    assert emulator.is_token_valid(new) and emulator.is_token_valid(old)
+    assert emulator.stats()["revoked"] == 0
+    message = " ".join(limited.stdout.split())
+    for words in ("The previous token was not revoked: this run is limited (--limit web1)",
+                  "hosts outside the limit keep it until it expires", "without rotating",
+                  "service_token_revoke_with_limit: true"):
+        assert words in message, limited.stdout
 
     opted_in = groups.run("site_two_plays.yml", "-e", "service_token_rotate=true",
-                          "-e", "service_token_rotate_with_limit=true", "--limit", "api1")
+                          "-e", "service_token_revoke_with_limit=true", "--limit", "api1")
     assert opted_in.rc == 0, opted_in.output
     assert emulator.is_token_valid(groups.token("api1"))
     assert emulator.stats()["tokens_issued"] == 3
-    assert not emulator.is_token_valid(groups.token("web1"))  # what the opt-in accepts, until web1's next run
+    assert not emulator.is_token_valid(new)  # web1's: what the opt-in accepts, until web1's next run
+    assert "was not revoked" not in opted_in.stdout

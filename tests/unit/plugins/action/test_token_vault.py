@@ -332,6 +332,49 @@ def test_ensure_in_check_mode_writes_nothing(tmp_path, secrets):
     assert path.read_bytes() == before
 
 
+def read_only_directory(directory: Path, monkeypatch) -> None:
+    """Make ``directory`` one that the user running the tests may not write to, root included."""
+    if os.geteuid() != 0:
+        directory.chmod(0o500)
+        return
+    real_access = os.access  # root may write anywhere: deny it here, as a read-only mount would
+
+    def access(path, mode, **kwargs):
+        if os.path.realpath(path) == str(directory) and mode & os.W_OK:
+            return False
+        return real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        pytest.param("missing/token.vault", "does not exist", id="no-directory"),
+        pytest.param("a-file/token.vault", "is not a directory", id="under-a-file"),
+        pytest.param("read-only/token.vault", "is not writable by the user that runs Ansible", id="read-only"),
+    ],
+)
+def test_ensure_in_check_mode_fails_where_the_write_would(tmp_path, secrets, monkeypatch, name, message):
+    # The service_token role checks its vault file in check mode before it writes any service
+    # file: check mode must fail where the real run would fail to write.
+    (tmp_path / "a-file").write_text("not a directory\n")
+    (tmp_path / "read-only").mkdir()
+    read_only_directory(tmp_path / "read-only", monkeypatch)
+    path = tmp_path / name
+    with pytest.raises(TokenVaultError, match=message) as caught:
+        ensure_vault_file(str(path), RECORD, secrets=secrets, check_mode=True)
+    assert f"path {path} ({path.parent})" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+    assert not path.exists()
+
+
+def test_ensure_in_check_mode_passes_an_existing_vault_file_in_a_writable_directory(tmp_path, secrets):
+    path = tmp_path / "token.vault"
+    ensure_vault_file(str(path), RECORD, secrets=secrets)
+    assert ensure_vault_file(str(path), RECORD, secrets=secrets, check_mode=True)["changed"] is False
+
+
 def test_ensure_leaves_a_vault_of_another_secret_untouched(tmp_path, secrets):
     path = tmp_path / "token.vault"
     path.write_bytes(encrypt(b"theirs: 1\n", vault_id="default", secret=VaultSecret(b"other")))
@@ -420,6 +463,13 @@ def test_run_check_mode(make_action, tmp_path, secrets):
     path = tmp_path / "token.vault"
     result = make_action({"path": str(path), "content": RECORD}, secrets, check_mode=True).run(task_vars={})
     assert result["changed"] is True and not path.exists()
+
+
+def test_run_check_mode_fails_naming_a_directory_it_could_not_write(make_action, tmp_path, secrets):
+    path = tmp_path / "missing" / "token.vault"
+    result = make_action({"path": str(path), "content": RECORD}, secrets, check_mode=True).run(task_vars={})
+    assert result["failed"] is True and result["changed"] is False
+    assert f"path {path}" in result["msg"] and "does not exist" in result["msg"]
 
 
 @pytest.mark.parametrize(
