@@ -77,7 +77,9 @@ attributes:
     support: none
   check_mode:
     support: full
-    details: Reports whether the file would be written, without writing it; fails where the write would (a directory that is missing, is not a directory or is not writable).
+    details:
+      - Reports whether the file would be written, without writing it; fails where the write would
+        (a directory that is missing, is not a directory or is not writable).
   connection:
     support: none
   delegation:
