@@ -239,10 +239,10 @@ def test_processes_waiting_for_the_lock_when_the_request_fails_get_its_error(api
     api.reply(TOKEN_PATH, 503, "", delay=0.5)
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(WORKERS), context.Queue()
-    processes = [context.Process(target=_obtain_reporting_error, args=(settings, barrier, results)) for _ in range(WORKERS)]
+    processes = [context.Process(target=_obtain_reporting_error, args=(settings, barrier, results)) for dummy in range(WORKERS)]
     for process in processes:
         process.start()
-    outcomes = [results.get(timeout=30) for _ in processes]
+    outcomes = [results.get(timeout=30) for dummy in processes]
     for process in processes:
         process.join(10)
 
