@@ -205,10 +205,8 @@ class LookupModule(LookupBase):
         if unknown:
             from ansible.utils.display import Display  # pylint: disable=import-outside-toplevel
 
-            Display().warning(
-                _unknown_keywords_message(unknown, list(self._options))  # pylint: disable=protected-access
-                + ". It is ignored; telenor.oauth 2.0.0 will refuse it"
-            )
+            message = _unknown_keywords_message(unknown, list(self._options))  # pylint: disable=protected-access
+            Display().warning(f"{message}. It is ignored; telenor.oauth 2.0.0 will refuse it")
         if terms:
             raise AnsibleLookupError(
                 "telenor.oauth.telenor_token takes no terms; pass options as keywords,"

@@ -108,13 +108,14 @@ class Failure:
     def from_json(cls, plain: bytes) -> Failure:
         data = json.loads(plain)
         numbers = [data.get(name) for name in ("status", "code", "attempts")]
-        if (
-            not isinstance(data.get("at"), (int, float))
-            or not isinstance(data.get("message"), str)
-            or data.get("kind") not in _KINDS
-            or not isinstance(data.get("oauth_error"), (str, type(None)))
-            or any(value is not None and (isinstance(value, bool) or not isinstance(value, int)) for value in numbers)
-        ):
+        well_formed = all((
+            isinstance(data.get("at"), (int, float)),
+            isinstance(data.get("message"), str),
+            data.get("kind") in _KINDS,
+            isinstance(data.get("oauth_error"), (str, type(None))),
+            all(value is None or (isinstance(value, int) and not isinstance(value, bool)) for value in numbers),
+        ))
+        if not well_formed:
             raise ValueError("not a failure record")
         return cls(at=float(data["at"]), message=data["message"], kind=data["kind"], status=numbers[0],
                    code=numbers[1], oauth_error=data.get("oauth_error"), attempts=numbers[2])

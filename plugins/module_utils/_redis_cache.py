@@ -247,10 +247,10 @@ class RedisTokenCache:
 
     def _message(self, doing: str, exc: Exception) -> str:
         redis = _redis()
-        if (isinstance(exc, redis.exceptions.AuthenticationError) or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc)) \
-                and not url_secrets(self._url):
+        refused = isinstance(exc, redis.exceptions.AuthenticationError) or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc)
+        if refused and not url_secrets(self._url):
             what = "asks for a password, and cache_url gives none (redis://user:password@host, or redis://:password@host)"
-        elif isinstance(exc, redis.exceptions.AuthenticationError) or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+        elif refused:
             what = "refused the password (check the user and password in cache_url)"
         elif "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
             # redis-py reports it as a ConnectionError; "cannot be reached" would send the operator the wrong way.
