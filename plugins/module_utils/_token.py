@@ -12,11 +12,35 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 import typing as t
 
 # Records written by a clock more than this far ahead of ours are not trusted.
 CLOCK_SKEW_TOLERANCE = 30
+
+# The grammars a token response is held to (``_token_response``), kept here because a
+# record read back from the cache is held to them too: a cache written by a release that
+# did not check them, or by another controller sharing Redis, must not hand on what a
+# response today would be refused for.
+# RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~"
+# / "+" / "/" ) *"=". Anything else (CR, LF, control characters, non-ASCII)
+# could split or forge the Authorization header it is sent in.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+MAX_TOKEN_LENGTH = 16384
+# RFC 6749 appendix A.17: a refresh token is printable ASCII (VSCHAR).
+SENDABLE_REFRESH_TOKEN = re.compile(r"[\x20-\x7e]+")
+# RFC 6749 section 3.3: scope = scope-token *( SP scope-token ), scope-token =
+# 1*( %x21 / %x23-5B / %x5D-7E ). The granted scope goes into the cache, into
+# debug output and, through the service_token role, into service config files:
+# a line break or an escape sequence in it would add lines there.
+_SCOPE_TOKEN = r"[\x21\x23-\x5b\x5d-\x7e]+"
+SCOPE = re.compile(rf"{_SCOPE_TOKEN}(?: {_SCOPE_TOKEN})*")
+
+
+def is_sendable_token(token: t.Any) -> bool:
+    """Whether ``token`` is a b64token that can go in an Authorization header unchanged."""
+    return isinstance(token, str) and len(token) <= MAX_TOKEN_LENGTH and _B64TOKEN.fullmatch(token) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,13 +94,20 @@ class TokenRecord:
 
     @classmethod
     def from_json(cls, data: bytes) -> TokenRecord:
+        """A record from the cache; ValueError (a cache miss) for one a token response could not give."""
         fields = json.loads(data.decode("utf-8"))
+        scope = fields.get("scope")
+        refresh = fields.get("refresh_token")
+        if (not is_sendable_token(fields["access_token"]) or fields["token_type"] != "Bearer"
+                or not (scope in (None, "") or (isinstance(scope, str) and SCOPE.fullmatch(scope)))
+                or not (refresh is None or (isinstance(refresh, str) and SENDABLE_REFRESH_TOKEN.fullmatch(refresh)))):
+            raise ValueError("a cached record that a token response would be refused for")
         return cls(
-            access_token=str(fields["access_token"]),
-            token_type=str(fields["token_type"]),
+            access_token=fields["access_token"],
+            token_type=fields["token_type"],
             expires_at=float(fields["expires_at"]),
             issued_at=float(fields["issued_at"]),
             lifetime=int(fields["lifetime"]),
-            scope=fields.get("scope"),
-            refresh_token=fields.get("refresh_token"),
+            scope=scope,
+            refresh_token=refresh,
         )

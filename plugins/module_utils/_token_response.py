@@ -18,24 +18,12 @@ import re
 import typing as t
 
 from ._errors import TelenorResponseError
-from ._token import TokenRecord
+from ._token import SCOPE, SENDABLE_REFRESH_TOKEN, TokenRecord, is_sendable_token
 
 # RFC 6749 section 7.1: a client must not use a token whose type it does not
 # understand. The Telenor API issues Bearer tokens (RFC 6750).
 SUPPORTED_TOKEN_TYPES = {"bearer": "Bearer"}
 
-# RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~"
-# / "+" / "/" ) *"=". Anything else (CR, LF, control characters, non-ASCII)
-# could split or forge the Authorization header it is sent in.
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-# RFC 6749 appendix A.17: a refresh token is printable ASCII (VSCHAR).
-_VSCHARS = re.compile(r"[\x20-\x7e]+")
-# RFC 6749 section 3.3: scope = scope-token *( SP scope-token ), scope-token =
-# 1*( %x21 / %x23-5B / %x5D-7E ). The granted scope goes into the cache, into
-# debug output and, through the service_token role, into service config files:
-# a line break or an escape sequence in it would add lines there.
-_SCOPE_TOKEN = r"[\x21\x23-\x5b\x5d-\x7e]+"
-_SCOPE = re.compile(rf"{_SCOPE_TOKEN}(?: {_SCOPE_TOKEN})*")
 # The accepted token lifetimes (expires_in), in seconds: at least 1, and a
 # longer one is capped, so that no answer keeps a token cached for ever.
 MIN_LIFETIME = 1
@@ -81,7 +69,6 @@ def _lifetime(value: t.Any) -> int:
     return int(min(value, MAX_LIFETIME))
 
 
-_MAX_TOKEN_LENGTH = 16384
 _NOT_JSON = object()
 
 
@@ -93,11 +80,6 @@ def _decoded_json(body: bytes | str) -> t.Any:
         return json.loads(body)
     except (ValueError, RecursionError):
         return _NOT_JSON
-
-
-def _is_sendable_token(token: t.Any) -> bool:
-    """Whether ``token`` is a b64token that can go in an Authorization header unchanged."""
-    return isinstance(token, str) and len(token) <= _MAX_TOKEN_LENGTH and _B64TOKEN.fullmatch(token) is not None
 
 
 def _scope_faults(scope: str) -> str:
@@ -123,7 +105,7 @@ def _granted_scope(data: dict, requested_scope: str | None) -> str | None:
     # failing runs that work. (The seed's response class has no scope at all.)
     # Spaces around or between the scope-tokens can add no line; some servers pad ("openid profile ").
     scope = " ".join(part for part in scope.split(" ") if part)
-    if scope and not _SCOPE.fullmatch(scope):
+    if scope and not SCOPE.fullmatch(scope):
         # Never quote it: it may be meant to add lines to a file or a terminal.
         raise TelenorResponseError(
             f"The Telenor token endpoint answered 200 with an invalid 'scope' ({len(scope)} characters): it has"
@@ -140,7 +122,7 @@ def revocable_token(body: bytes | str) -> str | None:
     """
     data = _decoded_json(body)
     token = data.get("access_token") if isinstance(data, dict) else None
-    return token if _is_sendable_token(token) else None
+    return token if is_sendable_token(token) else None
 
 
 def record_from_response(body: bytes | str, *, requested_at: float, requested_scope: str | None) -> TokenRecord:
@@ -160,7 +142,7 @@ def record_from_response(body: bytes | str, *, requested_at: float, requested_sc
     token = data.get("access_token")
     if not isinstance(token, str) or not token.strip():
         raise TelenorResponseError("The Telenor token endpoint answered 200 without an 'access_token'")
-    if not _is_sendable_token(token):
+    if not is_sendable_token(token):
         # Never quote it: it may be meant to inject a header line.
         raise TelenorResponseError(
             "The Telenor token endpoint answered 200 with an invalid 'access_token': it has characters"
@@ -177,7 +159,7 @@ def record_from_response(body: bytes | str, *, requested_at: float, requested_sc
     lifetime = _lifetime(data.get("expires_in"))
     scope = _granted_scope(data, requested_scope)
     refresh = data.get("refresh_token")
-    if isinstance(refresh, str) and refresh and not _VSCHARS.fullmatch(refresh):
+    if isinstance(refresh, str) and refresh and not SENDABLE_REFRESH_TOKEN.fullmatch(refresh):
         raise TelenorResponseError(
             "The Telenor token endpoint answered 200 with an invalid 'refresh_token': it has characters"
             " that RFC 6749 does not allow (control characters or non-ASCII)"

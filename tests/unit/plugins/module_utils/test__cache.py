@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -246,6 +247,31 @@ def test_a_damaged_cache_file_is_a_miss_and_is_replaced(cache_dir, how):
     fresh = make_record("AT-new")
     store(cache, fresh)
     assert cache.load() == fresh
+
+
+@pytest.mark.parametrize("changes", [
+    # Releases up to 1.1.1 cached any scope a server granted: one with a line break would
+    # go on into the role's env files until the token expired.
+    pytest.param({"scope": "read\nLD_PRELOAD=/tmp/evil.so"}, id="scope-with-a-line-break"),
+    pytest.param({"scope": "read \u001b[2J"}, id="scope-with-an-escape-sequence"),
+    pytest.param({"access_token": "AT-ok\r\nX-Injected: 1"}, id="token-with-a-header-line"),
+    pytest.param({"token_type": "mac"}, id="not-a-bearer-token"),
+    pytest.param({"refresh_token": "RT\n"}, id="refresh-token-with-a-line-break"),
+])
+def test_a_cached_record_that_a_token_response_would_be_refused_for_is_a_miss(cache_dir, changes):
+    cache = make_cache(cache_dir)
+    store(cache, dataclasses.replace(make_record(), **changes))
+
+    assert cache.load() is None
+
+
+@pytest.mark.parametrize("scope", [None, "", "mobile sms"])
+def test_a_cached_record_without_a_scope_or_with_a_valid_one_is_served(cache_dir, scope):
+    cache = make_cache(cache_dir)
+    record = dataclasses.replace(make_record(), scope=scope)
+    store(cache, record)
+
+    assert cache.load() == record
 
 
 def test_a_cache_path_that_is_a_directory_is_a_miss(cache_dir):
