@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import math
 import re
 import traceback
 import typing as t
@@ -257,12 +258,28 @@ def _set_dotted(data: dict, key: str, value: str, *, kind: str) -> bool:
     return True
 
 
+class _NumberTooLarge(ValueError):
+    """A JSON number beyond a float (1e400): Python reads it as inf and writes Infinity, which is not JSON."""
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise _NumberTooLarge(text)
+    return number
+
+
 def json_with_token(text: str, *, key: str, value: str, path: str = "the file") -> str:
     if text.strip() == "":
         data: t.Any = {}
     else:
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_float=_finite_float)
+        except _NumberTooLarge as exc:
+            raise TokenFileError(
+                f"{path} has a number too large for format=json to write back unchanged ({len(str(exc))} characters,"
+                " beyond a double-precision float): it would become Infinity, which is not JSON; the file was left as it was"
+            ) from None
         except ValueError as exc:
             # Only the position: JSONDecodeError.msg never quotes the document.
             where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""

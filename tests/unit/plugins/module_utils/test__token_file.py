@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -255,6 +256,23 @@ def test_unparsable_file_is_an_error_that_does_not_quote_it(fmt, broken):
         new_content(data, fmt=fmt, value=TOKEN, path="/etc/x.conf")
     assert f"/etc/x.conf is not valid {fmt}" in error.value.message
     assert OLD_SECRET not in error.value.message
+
+
+@pytest.mark.parametrize("number", ["1e400", "-2.5E+309"])
+def test_a_json_number_beyond_a_float_is_an_error_not_an_infinity_written_back(number):
+    # Python reads 1e400 as inf and writes it back as Infinity, which JSON parsers refuse:
+    # the service's whole config would stop parsing.
+    with pytest.raises(TokenFileError) as error:
+        new_content(f'{{"limit": {number}}}'.encode(), fmt="json", value=TOKEN, path="/etc/x.json")
+    assert "/etc/x.json has a number too large for format=json to write back unchanged" in error.value.message
+    assert number not in error.value.message
+
+
+def test_json_numbers_a_float_holds_are_kept():
+    after = new_content(b'{"ratio": 0.25, "big": 1e300, "count": 123456789012345678901234567890}',
+                        fmt="json", value=TOKEN, path="/etc/x.json")
+    assert json.loads(after) == {"ratio": 0.25, "big": 1e300, "count": 123456789012345678901234567890,
+                                 "telenor": {"access_token": TOKEN}}
 
 
 @pytest.mark.parametrize(
