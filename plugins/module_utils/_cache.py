@@ -174,6 +174,22 @@ def open_envelope(blob: bytes, *, secret: str, aad: bytes, password: str | None 
     return AESGCM(_derive_key(secret, salt, password)).decrypt(nonce, ciphertext, aad)
 
 
+def read_cache_file(path: str) -> bytes | None:
+    """The first 64 KiB of a file of the cache (a record or a failure memo), or None when it cannot be read.
+
+    O_NOFOLLOW: a symlink planted at the file's name is not read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read(65536)
+    except OSError:  # a directory at the file's name, an I/O error
+        return None
+
+
 def poll_for_lock(try_lock: t.Callable[[], bool], *, wait: float, max_delay: float) -> bool:
     """Call ``try_lock`` until it returns True (the lock is ours) or ``wait`` seconds have passed.
 
@@ -230,17 +246,8 @@ class TokenCache:
         return record
 
     def _load_from(self, path: str) -> TokenRecord | None:
-        try:
-            # O_NOFOLLOW: a symlink planted at the record's name is not read.
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return None
-        try:
-            with os.fdopen(fd, "rb") as handle:
-                blob = handle.read(65536)
-        except OSError:  # a directory at the record's name, an I/O error
-            return None
-        return self.identity.unseal(blob, key=self.key)
+        blob = read_cache_file(path)
+        return None if blob is None else self.identity.unseal(blob, key=self.key)
 
     def _use_dir(self, path: str) -> None:
         self.cache_dir = path

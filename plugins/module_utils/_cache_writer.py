@@ -24,7 +24,7 @@ import tempfile
 import typing as t
 
 from . import _io
-from ._cache import UNREADABLE, TokenCache, fallback_cache_dir, poll_for_lock
+from ._cache import UNREADABLE, TokenCache, fallback_cache_dir, poll_for_lock, read_cache_file
 from ._errors import TelenorCacheError
 from ._failure_memo import Failure
 from ._token import TokenRecord
@@ -194,16 +194,13 @@ def _failure_path(cache: TokenCache) -> str:
 def recent_failure(cache: TokenCache, context: str) -> Failure | None:
     """The last failure of a request of this identity with these settings (``context``). Under the lock."""
     path = _failure_path(cache)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
+    blob = read_cache_file(path)
+    if blob is None:
         return None
     try:
-        with os.fdopen(fd, "rb") as handle:
-            blob = handle.read(65536)
         # Sealed for other settings (another ca_path, say), or not ours: not this call's failure.
         failure = Failure.from_json(cache.identity.open_data(blob, context=f"{cache.key}:failed:{context}"))
-    except (OSError, *UNREADABLE):
+    except UNREADABLE:
         return None
     if failure.is_stale():
         with contextlib.suppress(OSError):
