@@ -98,9 +98,13 @@ class TokenRecord:
         fields = json.loads(data.decode("utf-8"))
         scope = fields.get("scope")
         refresh = fields.get("refresh_token")
-        if (not is_sendable_token(fields["access_token"]) or fields["token_type"] != "Bearer"
-                or not (scope in (None, "") or (isinstance(scope, str) and SCOPE.fullmatch(scope)))
-                or not (refresh is None or (isinstance(refresh, str) and SENDABLE_REFRESH_TOKEN.fullmatch(refresh)))):
+        checks = (
+            is_sendable_token(fields["access_token"]),
+            fields["token_type"] == "Bearer",
+            scope in (None, "") or (isinstance(scope, str) and SCOPE.fullmatch(scope)),
+            refresh is None or (isinstance(refresh, str) and SENDABLE_REFRESH_TOKEN.fullmatch(refresh)),
+        )
+        if not all(checks):
             raise ValueError("a cached record that a token response would be refused for")
         return cls(
             access_token=fields["access_token"],
