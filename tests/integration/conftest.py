@@ -46,6 +46,13 @@ def on_the_oldest_core() -> bool:
     return tuple(int(part) for part in __version__.split(".")[:2]) <= (2, 19)
 
 
+# A further variant of a scenario whose first variant runs on every core: the same
+# playbook and the same core features, with other values for the collection's own
+# logic, which does not differ by core version. It runs on the oldest core only.
+further_variant = pytest.mark.skipif(
+    not on_the_oldest_core(), reason="a further variant; this core's lane runs the scenario's first variant")
+
+
 def scale(hosts: int, *, forks: int) -> int:
     """How many hosts a scale scenario runs with under this lane's ansible-core.
 

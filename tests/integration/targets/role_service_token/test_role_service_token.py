@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.integration import sshd
-from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET, FAKE_INIT_SCRIPT
+from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET, FAKE_INIT_SCRIPT, further_variant
 
 HERE = Path(__file__).parent
 SITE = HERE / "site.yml"
@@ -221,12 +221,16 @@ def test_a_host_that_fails_rotation_keeps_its_file_and_the_old_token_stays_valid
     # The lookup's own variables reach the role's token request.
     pytest.param({"telenor_ca_path": "/nonexistent/telenor-ca.pem"}, ["ca_path", "/nonexistent/telenor-ca.pem", "does not exist"],
                  id="telenor_ca_path"),
-    pytest.param({"telenor_validate_certs": "maybe"}, ["validate_certs", "maybe"], id="telenor_validate_certs"),
+    pytest.param({"telenor_validate_certs": "maybe"}, ["validate_certs", "maybe"], id="telenor_validate_certs",
+                 marks=further_variant),
     # The role's own overrides win over them.
     pytest.param({"telenor_ca_path": "/nonexistent/a.pem", "service_token_ca_path": "/nonexistent/role-ca.pem"},
-                 ["/nonexistent/role-ca.pem", "does not exist"], id="service_token_ca_path"),
-    pytest.param({"service_token_timeout": 0}, ["timeout must be a number from 0.001 to 600"], id="service_token_timeout"),
-    pytest.param({"service_token_retries": -1}, ["retries must be a whole number from 0 to 10"], id="service_token_retries"),
+                 ["/nonexistent/role-ca.pem", "does not exist"], id="service_token_ca_path",
+                 marks=further_variant),
+    pytest.param({"service_token_timeout": 0}, ["timeout must be a number from 0.001 to 600"], id="service_token_timeout",
+                 marks=further_variant),
+    pytest.param({"service_token_retries": -1}, ["retries must be a whole number from 0 to 10"], id="service_token_retries",
+                 marks=further_variant),
 ])
 def test_the_role_takes_every_connection_option_of_the_lookup(ansible, emulator, variables, words):
     run = ansible.run(HERE / "options.yml", inventory=ansible.inventory(2), extra_vars=variables)
@@ -241,9 +245,10 @@ def test_the_role_takes_every_connection_option_of_the_lookup(ansible, emulator,
 
 @pytest.mark.parametrize(("faults", "env", "transient"), [
     pytest.param({"fail_next": 10_000, "fail_status": 503}, {}, True, id="api-unavailable"),
-    pytest.param({"rate_limit_next": 10_000}, {}, True, id="rate-limited"),
+    pytest.param({"rate_limit_next": 10_000}, {}, True, id="rate-limited", marks=further_variant),
     # The seed: "Invalid App Attributes. Please contact Telenor Admin"; no retry mends it.
-    pytest.param({"force_error": {"status": 500, "code": 16, "count": 10_000}}, {}, False, id="invalid-app-attributes"),
+    pytest.param({"force_error": {"status": 500, "code": 16, "count": 10_000}}, {}, False, id="invalid-app-attributes",
+                 marks=further_variant),
     pytest.param({}, {"TELENOR_CLIENT_SECRET": "not-the-secret"}, False, id="wrong-secret"),
 ])
 def test_only_a_temporary_api_failure_says_that_the_next_run_retries(ansible, emulator, faults, env, transient):
@@ -268,8 +273,8 @@ def test_a_role_run_with_valid_options_makes_its_request(ansible, emulator, tmp_
 
 @pytest.mark.parametrize("files", [
     pytest.param({}, id="unset"),
-    pytest.param({"service_token_files": None}, id="left-empty-in-yaml"),
-    pytest.param({"service_token_files": []}, id="empty"),
+    pytest.param({"service_token_files": None}, id="left-empty-in-yaml", marks=further_variant),
+    pytest.param({"service_token_files": []}, id="empty", marks=further_variant),
 ])
 def test_a_role_run_with_only_a_vault_file_keeps_the_vault_copy_fresh(ansible, emulator, tmp_path, files):
     # The role used only for its vault copy (read by other tooling) worked in 1.1 and must
@@ -357,7 +362,7 @@ def test_a_rotation_over_two_plays_rotates_once_and_every_host_keeps_a_working_t
     pytest.param({"service_token_min_ttl": -1},
                  ["No token for this run, so no file was written on these hosts: api1, api2.",
                   "They still hold the previous token, which this run revoked in an earlier play",
-                  "run the role for them now (without rotating)"], id="the-token-step-fails"),
+                  "run the role for them now (without rotating)"], id="the-token-step-fails", marks=further_variant),
 ])
 def test_a_later_play_that_fails_after_the_rotation_revoked_says_its_hosts_hold_the_revoked_token(
         groups, emulator, fault, words):
