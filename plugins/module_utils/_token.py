@@ -23,6 +23,9 @@ CLOCK_SKEW_TOLERANCE = 30
 # record read back from the cache is held to them too: a cache written by a release that
 # did not check them, or by another controller sharing Redis, must not hand on what a
 # response today would be refused for.
+# RFC 6749 section 7.1: a client must not use a token whose type it does not
+# understand. The Telenor API issues Bearer tokens (RFC 6750).
+SUPPORTED_TOKEN_TYPES = {"bearer": "Bearer"}
 # RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~"
 # / "+" / "/" ) *"=". Anything else (CR, LF, control characters, non-ASCII)
 # could split or forge the Authorization header it is sent in.
@@ -100,7 +103,7 @@ class TokenRecord:
         refresh = fields.get("refresh_token")
         checks = (
             is_sendable_token(fields["access_token"]),
-            fields["token_type"] == "Bearer",
+            fields["token_type"] in SUPPORTED_TOKEN_TYPES.values(),
             scope in (None, "") or (isinstance(scope, str) and SCOPE.fullmatch(scope)),
             refresh is None or (isinstance(refresh, str) and SENDABLE_REFRESH_TOKEN.fullmatch(refresh)),
         )

@@ -18,11 +18,7 @@ import re
 import typing as t
 
 from ._errors import TelenorResponseError
-from ._token import SCOPE, SENDABLE_REFRESH_TOKEN, TokenRecord, is_sendable_token
-
-# RFC 6749 section 7.1: a client must not use a token whose type it does not
-# understand. The Telenor API issues Bearer tokens (RFC 6750).
-SUPPORTED_TOKEN_TYPES = {"bearer": "Bearer"}
+from ._token import SCOPE, SENDABLE_REFRESH_TOKEN, SUPPORTED_TOKEN_TYPES, TokenRecord, is_sendable_token
 
 # The accepted token lifetimes (expires_in), in seconds: at least 1, and a
 # longer one is capped, so that no answer keeps a token cached for ever.
