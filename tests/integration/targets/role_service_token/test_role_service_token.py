@@ -402,6 +402,41 @@ def test_a_rotation_in_batches_rotates_once_and_revokes_nothing_a_later_batch_st
     assert "was not revoked: this play runs in batches (serial)" in rotated.stdout
 
 
+def test_in_batches_each_failed_host_is_named_once_not_again_by_every_later_batch(groups, emulator):
+    groups.inventory.write_text(groups.inventory.read_text().replace(
+        "[web]\nweb1\n[api]\napi1\n", "[web]\nweb1\nweb2\n[api]\napi1\napi2\n"))
+    host_vars = groups.inventory.parent / "host_vars"
+    host_vars.mkdir()
+    (host_vars / "web2.yml").write_text(yaml.safe_dump({"it_owner": "no-such-user-telenor-it"}))
+
+    # Two batches of two: web2 fails in the first, the second (api1, api2) succeeds.
+    result = groups.run("site_serial.yml", "-e", "it_serial=2")
+    assert result.rc != 0
+    assert {host: (groups.base / f"{host}.env").exists() for host in ("web1", "web2", "api1", "api2")} == {
+        "web1": True, "web2": False, "api1": True, "api2": True}
+    message = " ".join(result.stdout.split())
+    assert message.count("did not get this run's token: web2.") == 1, result.stdout
+    assert message.count("did not get this run's token") == 1, result.stdout
+
+
+def test_in_batches_a_later_batch_whose_token_step_fails_does_not_say_the_earlier_batches_got_nothing(
+        groups, emulator):
+    groups.inventory.write_text(groups.inventory.read_text().replace(
+        "[web]\nweb1\n[api]\napi1\n", "[web]\nweb1\nweb2\n[api]\napi1\napi2\n"))
+    host_vars = groups.inventory.parent / "host_vars"
+    host_vars.mkdir()
+    # The second batch's token step runs on api1, whose min_ttl the module refuses.
+    (host_vars / "api1.yml").write_text(yaml.safe_dump({"service_token_min_ttl": -1}))
+
+    result = groups.run("site_serial.yml", "-e", "it_serial=2")
+    assert result.rc != 0
+    assert {host: (groups.base / f"{host}.env").exists() for host in ("web1", "web2", "api1", "api2")} == {
+        "web1": True, "web2": True, "api1": False, "api2": False}
+    message = " ".join(result.stdout.split())
+    assert ("these hosts keep their files and the token they hold (still valid until it expires): api1, api2."
+            in message), result.stdout
+
+
 def test_a_rotation_with_a_limit_keeps_the_token_the_hosts_outside_it_hold_unless_the_user_opts_in(groups, emulator):
     assert groups.run("site_two_plays.yml").rc == 0
     old = groups.token("web1")
