@@ -437,6 +437,15 @@ def test_in_batches_a_later_batch_whose_token_step_fails_does_not_say_the_earlie
             in message), result.stdout
 
 
+def test_a_repeated_rolling_play_whose_token_step_fails_still_names_its_batch(groups, emulator):
+    # The second play has the same name and hosts as the first, which wrote every host.
+    result = groups.run("site_serial_twice.yml")
+    assert result.rc != 0
+    message = " ".join(result.stdout.split())
+    assert ("these hosts keep their files and the token they hold (still valid until it expires): web1."
+            in message), result.stdout
+
+
 def test_a_rotation_with_a_limit_keeps_the_token_the_hosts_outside_it_hold_unless_the_user_opts_in(groups, emulator):
     assert groups.run("site_two_plays.yml").rc == 0
     old = groups.token("web1")
