@@ -141,8 +141,7 @@ sanity_core220() {
     PATH="$venv/bin:$PATH" ansible-test sanity --color no --python "$version" --requirements "${targets[@]}")
 }
 
-# ansible-lint and antsibull-docs resolve telenor.oauth.* through a collections path
-# holding this checkout.
+# ansible-lint resolves telenor.oauth.* through a collections path holding this checkout.
 lint_collections() {
   local collections="$root/build/lint-collections"
   mkdir -p "$collections/ansible_collections/telenor"
@@ -154,11 +153,19 @@ lint() {
   ANSIBLE_COLLECTIONS_PATH="$lint_path" ansible-lint --profile production --offline --nocolor
 }
 
+# antsibull-docs copies the collection into a temporary collections tree of its own and
+# runs ansible-doc there; it is given no ANSIBLE_COLLECTIONS_PATH. One that also holds this
+# checkout made ansible-doc report the plugins' files from here, so that the rendered pages'
+# "edit on GitHub" links ran through that temporary directory, whose random name, ending in
+# "_" about one time in 37, then read as an RST reference and failed the lint. The temporary
+# directory is put under one whose name ends in "_", so that such a link always fails.
 docs_lint() {
-  local collections=$lint_path
-  (cd "$collections/ansible_collections/telenor/oauth" &&
-    ANSIBLE_COLLECTIONS_PATH="$collections" antsibull-docs lint-collection-docs --plugin-docs \
-      --check-extra-docs-refs --validate-collection-refs all .)
+  local tmp status=0
+  tmp=$(mktemp -d --suffix=_ "${TMPDIR:-/tmp}/telenor-oauth-docs-lint.XXXXXX")
+  (cd "$root" && TMPDIR="$tmp" env -u ANSIBLE_COLLECTIONS_PATH antsibull-docs lint-collection-docs \
+    --plugin-docs --check-extra-docs-refs --validate-collection-refs all .) || status=$?
+  rm -rf "$tmp"
+  return "$status"
 }
 
 describe() {
