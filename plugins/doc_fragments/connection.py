@@ -88,7 +88,8 @@ options:
     description:
       - How many times to retry after a connection error, a dropped connection, a timeout,
         an HTTP 5xx or an HTTP 429, with jittered exponential backoff and honouring
-        C(Retry-After) (up to 30 seconds). Other HTTP 4xx answers fail at once.
+        C(Retry-After), in seconds or as an HTTP date (up to 30 seconds). Other HTTP 4xx answers
+        fail at once.
       - From V(0) to V(10).
       - When a request has failed after its retries, the calls that were waiting for it (the
         other hosts of the play, and runs with the same settings on the same controller) and

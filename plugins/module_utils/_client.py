@@ -13,6 +13,8 @@ lookup's warm-cache path stays cheap.
 from __future__ import annotations
 
 import base64
+import datetime
+import email.utils
 import math
 import random
 import time
@@ -56,8 +58,8 @@ def _is_retryable(endpoint: str, status: int, body: bytes) -> bool:
     return not (status == 500 and telenor_error_code(body, endpoint=endpoint, status=status) == 16)
 
 
-def portal_login_look(client_id: str) -> str | None:
-    """What a client_id that looks like a portal login (seed: Connectid username) looks like."""
+def portal_login_kind(client_id: str) -> str | None:
+    """The kind of portal login (seed: Connectid username) a client_id looks like, if any."""
     if "@" in client_id:
         return "an e-mail address"
     digits = client_id.replace(" ", "")
@@ -75,19 +77,32 @@ def basic_authorization(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
+def _retry_after_seconds(value: str) -> float:
+    """The wait a ``Retry-After`` value asks for; NaN for garbage, so that our own backoff applies."""
+    try:
+        return float(value.strip())
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return math.nan
+    if when.tzinfo is None:  # "-0000": RFC 5322's unknown zone; HTTP dates are GMT
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp() - time.time()
+
+
 def retry_delay(attempt: int, retry_after: str | None, *, rand: t.Callable[[], float] = random.random) -> float:
     """Seconds to wait before retry number ``attempt`` (1-based).
 
-    A server's ``Retry-After`` (seconds) is honoured up to RETRY_AFTER_CAP;
-    otherwise exponential backoff with full jitter, capped at RETRY_MAX_DELAY.
+    A server's ``Retry-After``, in seconds or as an HTTP date (RFC 9110 section
+    10.2.3), is honoured up to RETRY_AFTER_CAP; otherwise exponential backoff
+    with equal jitter (half the ceiling, plus up to the other half at random),
+    capped at RETRY_MAX_DELAY.
     """
-    if retry_after is not None:
-        try:
-            seconds = float(retry_after.strip())
-        except ValueError:
-            seconds = math.nan  # an HTTP date or garbage: fall back to our own backoff
-        if not math.isnan(seconds):
-            return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+    seconds = _retry_after_seconds(retry_after) if retry_after is not None else math.nan
+    if not math.isnan(seconds):
+        return min(max(seconds, 0.0), RETRY_AFTER_CAP)
     ceiling = min(RETRY_MAX_DELAY, RETRY_BASE_DELAY * (2 ** min(attempt - 1, 32)))
     return ceiling / 2 + rand() * ceiling / 2
 
@@ -360,7 +375,7 @@ class TelenorClient:
         if status != 401 or not (error.code in (1, 22) or error.oauth_error == "invalid_client"):
             return []
         notes = []
-        looks_like = portal_login_look(self.settings.client_id)
+        looks_like = portal_login_kind(self.settings.client_id)
         if looks_like:
             notes.append(
                 f"The client_id looks like {looks_like}: that is how Connectid logins look,"

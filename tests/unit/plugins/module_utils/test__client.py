@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import email.utils
 import html
 import json
 import socket
@@ -136,8 +137,8 @@ def test_retry_after_seconds_are_honoured_up_to_the_cap(retry_after, delay):
 @pytest.mark.parametrize(
     "retry_after",
     [
-        pytest.param("Wed, 21 Oct 2015 07:28:00 GMT", id="http-date"),
         pytest.param("soon", id="garbage"),
+        pytest.param("Wed, 32 Oct 2015 07:28:00 GMT", id="impossible-date"),
         pytest.param("", id="empty"),
         pytest.param(
             "nan",
@@ -149,6 +150,20 @@ def test_unusable_retry_after_falls_back_to_own_backoff(retry_after):
     delay = retry_delay(2, retry_after, rand=lambda: 0.0)
 
     assert delay == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("offset", "delay"),
+    [
+        pytest.param(12, 12.0, id="future"),
+        pytest.param(-3600, 0.0, id="past-is-now"),
+        pytest.param(86400, RETRY_AFTER_CAP, id="capped"),
+    ],
+)
+def test_retry_after_as_an_http_date_is_honoured_up_to_the_cap(offset, delay):
+    when = email.utils.formatdate(time.time() + offset, usegmt=True)  # whole seconds, as servers send
+
+    assert retry_delay(1, when, rand=lambda: 0.0) == pytest.approx(delay, abs=1.5)
 
 
 # --- token requests over HTTP --------------------------------------------------
