@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or reuse) the project's virtual environments; prints nothing on reuse.
-#   scripts/bootstrap.sh [core219|core220|core221 ...]   (default: core219)
+#   scripts/bootstrap.sh [core219|core221 ...]   (default: core219)
 # A venv is rebuilt when the requirement files change.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,19 +22,16 @@ newest_python() {
 python_for() {
   case "$1" in
     core219) command -v python3.11 || true ;;
-    # ansible-core 2.20 runs its controller on Python 3.12+; 3.12 keeps it apart from core221's.
-    core220) newest_python 3.12 3.13 ;;
     core221) newest_python 3.13 3.12 ;;
   esac
 }
 
 # What each venv installs from tests/: the oldest core's runs every step, the newest's the
-# unit and integration tests, 2.20's only the unit tests and sanity. Less to install is
-# less of the suite's bootstrap, which is CPU-bound on two cores.
+# unit and integration tests. Less to install is less of the suite's bootstrap, which is
+# CPU-bound on two cores.
 test_requirements() {
   case "$1" in
     core219) echo tests/requirements.txt ;;
-    core220) echo tests/requirements-unit.txt ;;
     core221) echo tests/requirements-integration.txt ;;
   esac
 }
@@ -42,7 +39,6 @@ test_requirements() {
 core_spec() {
   case "$1" in
     core219) echo 'ansible-core>=2.19,<2.20' ;;
-    core220) echo 'ansible-core>=2.20,<2.21' ;;
     core221) echo 'ansible-core>=2.21,<2.22' ;;
   esac
 }

@@ -32,7 +32,6 @@ fi
 # The venvs build in parallel too.
 "$root/scripts/bootstrap.sh" core219 & boot219=$!
 "$root/scripts/bootstrap.sh" core221 & boot221=$!
-"$root/scripts/bootstrap.sh" core220 & boot220=$!
 # On a failure, let the other installs end before exiting: one left running into .venv
 # would race the next run's bootstrap, which removes and rebuilds an unfinished venv.
 give_up() {
@@ -55,15 +54,6 @@ case $? in
   3) matrix=(core219)
      echo "test: no Python 3.12+ interpreter here; ansible-core 2.21 is NOT covered by this run" ;;
   *) give_up "bootstrapping .venv/core221" ;;
-esac
-
-# ansible-core 2.20 (Python 3.12+): unit tests and sanity only, as the integration suite covers
-# the oldest and the newest core; covered when this machine has the interpreter.
-wait "$boot220"
-case $? in
-  0) core220=true ;;
-  3) core220=false; echo "test: no Python 3.12+ interpreter here; ansible-core 2.20 is NOT covered by this run" ;;
-  *) give_up "bootstrapping .venv/core220" ;;
 esac
 
 # Steps run in lanes side by side: each lane writes its steps'
@@ -125,20 +115,6 @@ sanity() {
   dest=$(collection_copy)
   (cd "$dest" && git init -q && git add -A &&
     ansible-test sanity --color no --python 3.11 --requirements)
-}
-
-# The same sanity tests with ansible-core 2.20's ansible-test, on its venv's Python, over
-# everything but tests/: the plugins, role, docs and metadata that 2.20 loads. The test
-# code (two thirds of the Python, and so of pylint's time) is held to sanity's rules by
-# the run above; the unit tests then run it under 2.20 itself.
-sanity_core220() {
-  local venv="$root/.venv/core220" version dest
-  version=$("$venv/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-  PATH="$venv/bin:$PATH" offline_get_pip
-  dest=$(collection_copy)
-  (cd "$dest" && git init -q && git add -A &&
-    mapfile -t targets < <(git ls-files | awk -F/ '{ print (NF > 1 ? $1 "/" : $1) }' | sort -u | grep -vx tests/) &&
-    PATH="$venv/bin:$PATH" ansible-test sanity --color no --python "$version" --requirements "${targets[@]}")
 }
 
 # ansible-lint resolves telenor.oauth.* through a collections path holding this checkout.
@@ -238,9 +214,6 @@ done
   for env in "${matrix[@]}"; do
     step "$logs/lane-unit.log" "unit tests ($(describe "$env"))" unit "$env"
   done
-  if [ "$core220" = true ]; then
-    step "$logs/lane-unit.log" "unit tests ($(describe core220))" unit core220
-  fi
   step "$logs/lane-unit.log" "ansible-lint (production profile)" lint
   step "$logs/lane-unit.log" "antsibull-changelog lint" antsibull-changelog lint
 } &
@@ -248,9 +221,6 @@ done
   join_busy_lanes
   # ansible-test sanity rewrites build/ansible_collections: one sanity run at a time.
   step "$logs/lane-sanity.log" "ansible-test sanity" sanity
-  if [ "$core220" = true ]; then
-    step "$logs/lane-sanity.log" "ansible-test sanity ($(describe core220))" sanity_core220
-  fi
   # After sanity, not beside it: sanity rewrites build/ansible_collections, and a docs
   # lint reading the checkout at the same time once failed on labels it rendered itself.
   step "$logs/lane-sanity.log" "antsibull-docs lint-collection-docs" docs_lint
@@ -264,9 +234,7 @@ comm -23 <(sort "$logs/started") <(sort "$logs/ended") | while read -r name; do
 done
 
 echo
-covered="${matrix[*]}"
-[ "$core220" = true ] && covered="$covered core220 (unit tests and sanity)"
-echo "=== summary (ansible-core versions covered: $covered)"
+echo "=== summary (ansible-core versions covered: ${matrix[*]})"
 cat "$results"
 echo "total: $SECONDS s"
 ! grep -q '^FAILED' "$results"
