@@ -53,6 +53,18 @@ further_variant = pytest.mark.skipif(
     not on_the_oldest_core(), reason="a further variant; this core's lane runs the scenario's first variant")
 
 
+# A scenario of the collection's own logic (HTTP faults and retries, refresh tokens, Redis
+# failures and locks, the file cache, a standards OAuth server) that reaches ansible-core only
+# through paths that other scenarios take on every core: the lookup's and the module's
+# options, results and errors. It runs on the oldest core only; the unit tests run that
+# logic on the newest core's Python too. The scenarios that stay on every core are the
+# ones that depend on what core does: option sources and vaulted variables, module
+# arguments and module_defaults, the role's templating, what -vvvv and diffs show, and
+# forks sharing one request.
+core_independent = pytest.mark.skipif(
+    not on_the_oldest_core(), reason="the collection's own logic, through core paths that other tests cover here")
+
+
 def scale(hosts: int, *, forks: int) -> int:
     """How many hosts a scale scenario runs with under this lane's ansible-core.
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import CLIENT_SECRET, Ansible, scale
+from tests.integration.conftest import CLIENT_SECRET, Ansible, core_independent, scale
 
 from tests.integration.redis_server import REDIS_PASSWORD
 
@@ -123,6 +123,7 @@ def test_three_controllers_running_at_once_make_one_token_request(make_controlle
     assert emulator.stats()["token_requests"] == 1
 
 
+@core_independent
 def test_a_unix_socket_url_works(make_controller, emulator, redis_server):
     ansible = make_controller(url=redis_server.unix_url)
     run = ansible.run(FLEET, inventory=ansible.inventory(4))
@@ -144,6 +145,7 @@ def test_a_rediss_url_with_its_ca_shares_one_token_across_runs(make_controller, 
     assert len(list(redis_tls_server.client().scan_iter("telenor_oauth:*:token"))) == 1
 
 
+@core_independent
 def test_a_rediss_url_with_the_wrong_ca_fails_closed_and_names_redis(make_controller, emulator, redis_tls_server):
     ansible = make_controller(url=redis_tls_server.tls_url)
     run = ansible.run(FLEET, inventory=ansible.inventory(3), args=("-vvvv",),
@@ -220,6 +222,7 @@ def test_redis_holds_no_secret_no_token_and_no_password_in_clear(make_controller
     assert not [item for item in contents if b"access_token" in item or b"Bearer" in item]  # encrypted
 
 
+@core_independent
 def test_revocation_deletes_the_record_in_redis(make_controller, emulator, redis_server):
     ansible = make_controller()
     obtained = ansible.run(MODULE, inventory=ansible.inventory(2))
@@ -230,6 +233,7 @@ def test_revocation_deletes_the_record_in_redis(make_controller, emulator, redis
     assert list(redis_server.client().scan_iter("telenor_oauth:*")) == []
 
 
+@core_independent
 @pytest.mark.parametrize("fault", ["wrong password", "no password", "unreachable"])
 def test_a_redis_that_cannot_be_used_fails_closed_and_names_itself(make_controller, emulator, redis_server, fault):
     url = {
@@ -248,6 +252,7 @@ def test_a_redis_that_cannot_be_used_fails_closed_and_names_itself(make_controll
     assert file_caches_used(ansible) == []
 
 
+@core_independent
 def test_redis_killed_in_the_middle_of_a_run_fails_the_rest_without_token_requests(make_controller, emulator,
                                                                                    redis_server):
     ansible = make_controller()
@@ -273,6 +278,7 @@ def test_redis_killed_in_the_middle_of_a_run_fails_the_rest_without_token_reques
     assert file_caches_used(ansible) == []
 
 
+@core_independent
 def test_a_lock_holder_killed_while_holding_the_lock_frees_it_by_expiry(make_controller, emulator, redis_server):
     # A short timeout keeps the lock's lifetime short (_redis_cache.lock_ttl):
     # 3 request sequences of 2 * 2 s, 3 Redis commands of 2 * 2 * 2 s, 5 s margin: 41 s.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import CLIENT_SECRET
+from tests.integration.conftest import CLIENT_SECRET, core_independent
 from tests.unit.plugins.module_utils.hostile_server import HostileServer, http_answer
 
 HERE = Path(__file__).parent
@@ -29,6 +29,7 @@ def assert_clean(run) -> None:
     assert CLIENT_SECRET not in run.output
 
 
+@core_independent
 def test_a_loopback_api_is_never_reached_through_the_proxy(ansible, emulator):
     # The proxy stand-in answers nothing useful; it only counts connections.
     with HostileServer(http_answer("502 Bad Gateway", b"proxy")) as proxy:
@@ -41,6 +42,7 @@ def test_a_loopback_api_is_never_reached_through_the_proxy(ansible, emulator):
     assert emulator.stats()["token_requests"] == 1
 
 
+@core_independent
 def test_a_trickling_server_times_out_per_attempt(ansible):
     # One byte every 0.5 s: without an overall deadline an attempt lasted as long as the answer.
     answer = http_answer("200 OK", b'{"access_token": "AT-trickled-Zz9", "expires_in": 3600}')
@@ -78,6 +80,7 @@ def full_filesystem(path: Path):
         subprocess.run(["umount", str(path)], check=False)
 
 
+@core_independent
 def test_a_full_cache_disk_costs_no_token_request(ansible, emulator, tmp_path):
     # Issue 9: on a full disk, 20 hosts made 20 token requests and left 20 live tokens.
     with full_filesystem(tmp_path / "full") as cache_dir:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET, SYSTEM_USERS
+from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET, SYSTEM_USERS, core_independent
 from tests.integration.targets.hardening_secrets.test_hardening_secrets import (
     VAULT_PASSWORD,
     LeakScan,
@@ -96,6 +96,7 @@ def test_a_password_vaulted_with_encrypt_string_in_group_vars_is_read(users_ansi
     assert FIRST_PASSWORD not in run.output
 
 
+@core_independent
 def test_state_absent_revokes_a_password_grant_token(users_ansible, users_emulator):
     run = users_ansible.run(HERE / "absent.yml", inventory=users_ansible.inventory(2), extra_vars=USERS)
     assert run.rc == 0, run.output
@@ -117,6 +118,7 @@ def _expire_cached_token(ansible, collections_path, username: str) -> None:
                                         expires_at=record.expires_at - record.lifetime - 60))
 
 
+@core_independent
 def test_a_refresh_keeps_the_user_and_a_refused_refresh_falls_back_to_the_password_grant(
         users_ansible, users_emulator, collections_path):
     inventory = users_ansible.inventory(2)

@@ -15,10 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import core_independent
+
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 from authlib_server import RESOURCE_PATH, Client, serve  # noqa: E402 pylint: disable=wrong-import-position
+
+pytestmark = core_independent
 
 CLIENT_ID = "std-client-Hw4"
 CLIENT_SECRET = "std-Secret:7c2e-never-print-me"
