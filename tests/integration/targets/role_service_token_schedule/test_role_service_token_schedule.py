@@ -39,10 +39,7 @@ FLAKY = "soak2"
 # so about three warm-ups: runs beside the busy lanes vary (3 to 13 s after a 6 s warm-up),
 # and a spare of one warm-up left them a second of margin.
 SHORTEST, LONGEST = 60, 180
-# Clean runs for two lifetimes on the oldest core, whose lane's figures go into docs/hardening.md;
-# one lifetime on the others (one renewal, checked the same way) for half of those runs' CPU,
-# as conftest.scale() does for the scale scenarios.
-CLEAN_LIFETIMES = 2 if on_the_oldest_core() else 1
+CLEAN_LIFETIMES = 2  # clean scheduled runs before the faults: two renewals
 MAX_RUNS_PER_FAULT = 4  # a renewal is due at least every third run; bounded either way
 PROBE_EVERY = 0.5
 FIGURES = os.environ.get("TELENOR_SOAK_FIGURES")  # where to write the figures as JSON, if set
@@ -232,6 +229,11 @@ def renew_until(schedule: Schedule, condition, **kwargs):
     pytest.fail(f"the fault never met a renewal in {MAX_RUNS_PER_FAULT} runs")
 
 
+# The soak's guarantee rests on the schedule's timing (an interval of a fifth of the lifetime,
+# renewal at half of it) and on the collection's atomic writes, not on the core version; the
+# role's runs on the newest core, failed hosts included, are the role tests' and the shorter
+# scheduled tests' below. On the oldest core only, whose figures go into docs/hardening.md.
+@pytest.mark.skipif(not on_the_oldest_core(), reason="the soak runs on the oldest core; the shorter scheduled tests here")
 def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulator):
     lifetime = soak_lifetime(schedule, emulator)
     schedule.interval = lifetime // 5  # the documented maximum interval
