@@ -154,13 +154,13 @@ unit() {
 # The soak test spends most of its minutes waiting for the next scheduled run, as cron
 # would: it gets a lane of its own beside the busy ones instead of holding one up.
 soak_target=tests/integration/targets/role_service_token_schedule
-# The oldest core runs every integration scenario, the longest part of the suite: it runs as
-# two halves side by side, so that the suite does not wait for one lane after the others
-# have ended. The first half is these targets; the second is every other one, so that a new
-# target is never left out.
-first_half_targets=(role_service_token hardening_secrets password_grant packaging module_telenor_oauth)
-integration() {  # integration VENV [all|first-half|second-half]
-  local part=${2:-all} target
+# Each core's integration suite, the longest part of the suite, runs as two halves side by
+# side, so that the suite does not wait for one long lane after the others have ended. The
+# first half is these targets (about half of the CPU time on either core); the second is
+# every other one, so that a new target is never left out.
+first_half_targets=(role_service_token hardening_secrets password_grant packaging)
+integration() {  # integration VENV first-half|second-half
+  local part=$2 target
   local selection=(tests/integration)
   for target in "${first_half_targets[@]}"; do
     case $part in
@@ -177,12 +177,12 @@ soak() {
   "$root/.venv/$1/bin/python" -m pytest "$soak_target" -q -p no:cacheprovider --basetemp="$root/build/pytest-soak-$1" -rP
 }
 
-# Seven lanes on two cores. The integration suites are the long part: the oldest core's in
-# two halves, the newest core's in one. The soak tests mostly sleep while they wait for
+# Eight lanes on two cores. The integration suites are the long part: each core's in two
+# halves. The soak tests mostly sleep while they wait for
 # the next scheduled run, so each has a lane of its own; the unit tests and linters, and
 # sanity and the docs lint, run in two more lanes from the start, so that the cores are
 # busy while the soaks sleep and nothing waits for a soak to end.
-# The five busy lanes share one cpu cgroup, which weighs as much as one session: the
+# The six busy lanes share one cpu cgroup, which weighs as much as one session: the
 # soak's guarantee holds for runs that take less than a tenth of the token's lifetime,
 # and beside fifty forks of a scale test a scheduled run took 20 to 32 s where 15 were
 # to spare (it failed CI once). ansible-core's workers call setsid(), and the kernel's
@@ -212,11 +212,10 @@ join_busy_lanes() {
 }
 # Made once, before the lanes: two lanes re-linking it at once could each find it missing.
 lint_path=$(lint_collections)
-echo "test: integration and soak tests (${matrix[*]}), unit tests, sanity and linters, in seven lanes;"
+echo "test: integration and soak tests (${matrix[*]}), unit tests, sanity and linters, in eight lanes;"
 echo "test: the output follows when they end"
 for env in "${matrix[@]}"; do
-  if [ "$env" = core219 ]; then parts=(first-half second-half); else parts=(all); fi
-  for part in "${parts[@]}"; do
+  for part in first-half second-half; do
     {
       join_busy_lanes
       step "$logs/integration-$env-$part.log" \
