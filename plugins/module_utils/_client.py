@@ -85,11 +85,11 @@ def _retry_after_seconds(value: str) -> float:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:  # "-0000": RFC 5322's unknown zone; HTTP dates are GMT
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        return when.timestamp() - time.time()
+    except (TypeError, ValueError, IndexError, OverflowError):  # garbage, by Python version; a year past datetime's
         return math.nan
-    if when.tzinfo is None:  # "-0000": RFC 5322's unknown zone; HTTP dates are GMT
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return when.timestamp() - time.time()
 
 
 def retry_delay(attempt: int, retry_after: str | None, *, rand: t.Callable[[], float] = random.random) -> float:

@@ -139,6 +139,8 @@ def test_retry_after_seconds_are_honoured_up_to_the_cap(retry_after, delay):
     [
         pytest.param("soon", id="garbage"),
         pytest.param("Wed, 32 Oct 2015 07:28:00 GMT", id="impossible-date"),
+        pytest.param("Wed, 21 Oct 99999999999999999999 07:28:00 GMT", id="year-beyond-datetime"),
+        pytest.param("Wed, 21 Oct 2015 07:28:00 +99999999999999999999", id="zone-beyond-datetime"),
         pytest.param("", id="empty"),
         pytest.param(
             "nan",
