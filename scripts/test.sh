@@ -160,17 +160,15 @@ soak_target=tests/integration/targets/role_service_token_schedule
 # every other one, so that a new target is never left out.
 first_half_targets=(role_service_token hardening_secrets password_grant packaging)
 integration() {  # integration VENV first-half|second-half
-  local part=$2 target
-  local selection=(tests/integration)
-  for target in "${first_half_targets[@]}"; do
-    case $part in
-      first-half) selection+=("tests/integration/targets/$target") ;;
-      second-half) selection+=(--ignore="tests/integration/targets/$target") ;;
-    esac
-  done
-  [ "$part" = first-half ] && selection=("${selection[@]:1}")
+  local target selection=()
+  if [ "$2" = first-half ]; then
+    for target in "${first_half_targets[@]}"; do selection+=("tests/integration/targets/$target"); done
+  else
+    selection=(tests/integration)
+    for target in "${first_half_targets[@]}"; do selection+=(--ignore="tests/integration/targets/$target"); done
+  fi
   "$root/.venv/$1/bin/python" -m pytest "${selection[@]}" -q -p no:cacheprovider --ignore="$soak_target" \
-    --basetemp="$root/build/pytest-$1-$part" --durations=20
+    --basetemp="$root/build/pytest-$1-$2" --durations=20
 }
 # -rP: the soak prints its figures (runs, probes, renewals) for docs/hardening.md.
 soak() {
@@ -178,10 +176,10 @@ soak() {
 }
 
 # Eight lanes on two cores. The integration suites are the long part: each core's in two
-# halves. The soak tests mostly sleep while they wait for
-# the next scheduled run, so each has a lane of its own; the unit tests and linters, and
-# sanity and the docs lint, run in two more lanes from the start, so that the cores are
-# busy while the soaks sleep and nothing waits for a soak to end.
+# halves. The scheduled role's tests mostly sleep while they wait for the next scheduled
+# run, so each core's have a lane of their own (the soak itself runs on the oldest core);
+# the unit tests and linters, and sanity and the docs lint, run in two more lanes from the
+# start, so that the cores are busy while the soak sleeps and nothing waits for it to end.
 # The six busy lanes share one cpu cgroup, which weighs as much as one session: the
 # soak's guarantee holds for runs that take less than a tenth of the token's lifetime,
 # and beside fifty forks of a scale test a scheduled run took 20 to 32 s where 15 were
@@ -222,7 +220,7 @@ for env in "${matrix[@]}"; do
         "integration tests ($part), ansible-playbook against the emulator ($(describe "$env"))" integration "$env" "$part"
     } &
   done
-  step "$logs/soak-$env.log" "soak test, the role on a schedule with short-lived tokens ($(describe "$env"))" \
+  step "$logs/soak-$env.log" "the role on a schedule with short-lived tokens, and its soak ($(describe "$env"))" \
     soak "$env" &
 done
 {
