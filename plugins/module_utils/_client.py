@@ -30,6 +30,7 @@ from ._errors import (
     TelenorConfigError,
     TelenorResponseError,
     TelenorTransportError,
+    is_transient_answer,
 )
 from ._api_errors import api_error, telenor_error_code
 from ._deadline import MAX_RESPONSE_BYTES, AttemptDeadline, read_bounded, watched_adapter
@@ -48,14 +49,10 @@ RETRY_AFTER_CAP = 30.0
 
 
 def _is_retryable(endpoint: str, status: int, body: bytes) -> bool:
-    """HTTP 429 and 5xx are retried, except 500 code 16 (seed: "Invalid App
-    Attributes. Please contact Telenor Admin"), which no retry can mend."""
-    if status == 429:
-        return True
-    if status < 500:
-        return False
+    """Whether to retry an answer: is_transient_answer, reading the Telenor code only of a 500."""
     # Only the code is needed here; the full error is built once, for the last answer.
-    return not (status == 500 and telenor_error_code(body, endpoint=endpoint, status=status) == 16)
+    code = telenor_error_code(body, endpoint=endpoint, status=status) if status == 500 else None
+    return is_transient_answer(status, code)
 
 
 def portal_login_kind(client_id: str) -> str | None:
@@ -283,6 +280,7 @@ class TelenorClient:
                     raise TelenorTransportError(
                         f"{message} (gave up after {attempt} attempt{'s' if attempt > 1 else ''})",
                         attempts=attempt,
+                        retryable=True,
                     ) from None
                 self._sleep(retry_delay(attempt, None))
                 continue

@@ -20,10 +20,19 @@ PASSWORD = "password"
 GRANT_TYPES = (CLIENT_CREDENTIALS, PASSWORD)
 
 
+def is_transient_answer(status: int, code: int | None) -> bool:
+    """Whether an HTTP error answer is one a later attempt may get past: 429 and 5xx, except
+    500 code 16 (seed: "Invalid App Attributes. Please contact Telenor Admin"), which no retry mends."""
+    return status == 429 or (status >= 500 and (status, code) != (500, 16))
+
+
 class TelenorOAuthError(Exception):
     """Base of every error the shared client raises.
 
     The message is safe to show: it never contains a client secret or a token.
+    ``retryable`` says whether a later run may get past it: what the client itself retries
+    (a transient answer, a connection error, a dropped connection, a timeout), not a
+    setting that is wrong or an answer every run would get again.
     """
 
     def __init__(
@@ -33,12 +42,14 @@ class TelenorOAuthError(Exception):
         status: int | None = None,
         code: int | None = None,
         attempts: int | None = None,
+        retryable: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
         self.attempts = attempts
+        self.retryable = retryable
 
 
 class TelenorConfigError(TelenorOAuthError):
@@ -53,6 +64,10 @@ class TelenorAPIError(TelenorOAuthError):
     """
 
     oauth_error: str | None = None
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None, **kwargs) -> None:
+        kwargs.setdefault("retryable", status is not None and is_transient_answer(status, code))
+        super().__init__(message, status=status, code=code, **kwargs)
 
 
 class TelenorTransportError(TelenorOAuthError):

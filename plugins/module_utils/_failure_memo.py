@@ -65,12 +65,13 @@ class Failure:
     code: int | None = None
     oauth_error: str | None = None
     attempts: int | None = None
+    retryable: bool = False
 
     @classmethod
     def of(cls, exc: TelenorOAuthError) -> Failure:
         kind = next(name for name, kind in _KINDS.items() if isinstance(exc, kind))
         return cls(at=time.time(), message=exc.message, kind=kind, status=exc.status, code=exc.code,
-                   oauth_error=getattr(exc, "oauth_error", None), attempts=exc.attempts)
+                   oauth_error=getattr(exc, "oauth_error", None), attempts=exc.attempts, retryable=exc.retryable)
 
     def seconds_ago(self) -> float:
         return time.time() - self.at
@@ -95,6 +96,7 @@ class Failure:
             status=self.status,
             code=self.code,
             attempts=self.attempts,
+            retryable=self.retryable,
         )
         if isinstance(error, TelenorAPIError):
             error.oauth_error = self.oauth_error
@@ -102,7 +104,8 @@ class Failure:
 
     def to_json(self) -> bytes:
         return json.dumps({"at": self.at, "message": self.message, "kind": self.kind, "status": self.status,
-                           "code": self.code, "oauth_error": self.oauth_error, "attempts": self.attempts}).encode()
+                           "code": self.code, "oauth_error": self.oauth_error, "attempts": self.attempts,
+                           "retryable": self.retryable}).encode()
 
     @classmethod
     def from_json(cls, plain: bytes) -> Failure:
@@ -113,9 +116,11 @@ class Failure:
             isinstance(data.get("message"), str),
             data.get("kind") in _KINDS,
             isinstance(data.get("oauth_error"), (str, type(None))),
+            isinstance(data.get("retryable", False), bool),
             all(value is None or (isinstance(value, int) and not isinstance(value, bool)) for value in numbers),
         ))
         if not well_formed:
             raise ValueError("not a failure record")
         return cls(at=float(data["at"]), message=data["message"], kind=data["kind"], status=numbers[0],
-                   code=numbers[1], oauth_error=data.get("oauth_error"), attempts=numbers[2])
+                   code=numbers[1], oauth_error=data.get("oauth_error"), attempts=numbers[2],
+                   retryable=data.get("retryable", False))

@@ -274,6 +274,16 @@ telenor_error_code:
   returned: on failure, when the answer carried one
   type: int
   sample: 22
+retryable:
+  description:
+    - Whether the failure is one that a later run may get past, as the module's own retries do
+      (O(retries)) - an HTTP 429, an HTTP 5xx other than 500 with Telenor error code 16, a
+      connection error, a dropped connection or a timeout.
+    - V(false) for what every run would meet again - a setting that is wrong, refused credentials,
+      a TLS certificate that does not verify, an answer that is not a token response.
+  returned: on failure
+  type: bool
+  sample: true
 """
 
 import hashlib
@@ -394,7 +404,7 @@ def main() -> None:
         else:
             result = ensure_present(module, settings)
     except TelenorOAuthError as exc:
-        module.fail_json(msg=exc.message, status=exc.status, telenor_error_code=exc.code)
+        module.fail_json(msg=exc.message, status=exc.status, telenor_error_code=exc.code, retryable=exc.retryable)
     module.exit_json(**result)
 
 

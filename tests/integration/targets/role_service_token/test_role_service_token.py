@@ -19,6 +19,7 @@ import yaml
 
 from tests.integration import sshd
 from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET, FAKE_INIT_SCRIPT, further_variant
+from tests.unit.plugins.module_utils.fake_telenor_api import closed_port
 
 HERE = Path(__file__).parent
 SITE = HERE / "site.yml"
@@ -250,6 +251,8 @@ def test_the_role_takes_every_connection_option_of_the_lookup(ansible, emulator,
     pytest.param({"force_error": {"status": 500, "code": 16, "count": 10_000}}, {}, False, id="invalid-app-attributes",
                  marks=further_variant),
     pytest.param({}, {"TELENOR_CLIENT_SECRET": "not-the-secret"}, False, id="wrong-secret"),
+    # No answer at all: the module retries a refused connection, so the next run may get through.
+    pytest.param({}, {"TELENOR_API_URL": f"http://127.0.0.1:{closed_port()}"}, True, id="api-unreachable"),
 ])
 def test_only_a_temporary_api_failure_says_that_the_next_run_retries(ansible, emulator, faults, env, transient):
     if faults:

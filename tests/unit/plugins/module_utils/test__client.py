@@ -244,6 +244,7 @@ def test_exhausted_retries_say_how_many_attempts_were_made(api, delays, retries,
     assert len(api.token_requests) == retries + 1
     assert len(delays) == retries
     assert caught.value.attempts == retries + 1
+    assert caught.value.retryable
     for word in words:
         assert word in str(caught.value)
     assert_nothing_secret_in(caught.value)
@@ -312,6 +313,8 @@ def test_seed_errors_from_the_token_endpoint_reach_the_caller(api, delays, statu
     assert (caught.value.status, caught.value.code) == (status, code)
     assert f"HTTP {status}" in str(caught.value)
     assert meaning in str(caught.value)
+    # A later run may get past what the client itself retries, and nothing else.
+    assert caught.value.retryable is (status >= 500 and (status, code) != (500, 16))
     assert_nothing_secret_in(caught.value)
 
 
@@ -324,6 +327,7 @@ def test_connection_refused_is_a_transport_error_after_retries(delays):
     assert "could not connect" in str(caught.value)
     assert "gave up after 3 attempts" in str(caught.value)
     assert caught.value.attempts == 3
+    assert caught.value.retryable  # a later run may find the API back
     assert len(delays) == 2
     assert_nothing_secret_in(caught.value)
 
@@ -495,6 +499,7 @@ def test_untrusted_certificate_fails_at_once_and_says_what_to_do(tls_api, delays
     assert "TLS certificate verification failed" in str(caught.value)
     assert "ca_path" in str(caught.value)
     assert caught.value.attempts == 1
+    assert not caught.value.retryable  # every run would meet the same certificate
     assert delays == []
     assert tls_api.seen == []
     assert_nothing_secret_in(caught.value)

@@ -251,6 +251,18 @@ def test_processes_waiting_for_the_lock_when_the_request_fails_get_its_error(api
     assert sum("made no request of its own" in outcome for outcome in outcomes) == WORKERS - 1
 
 
+def test_a_replayed_failure_says_whether_the_next_run_may_get_past_it(api, make_settings):
+    # The service_token role promises a retry on the module's retryable, whoever made the request.
+    unreachable = make_settings(api_url=f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(TelenorTransportError) as first:
+        obtain_token(unreachable)
+    with pytest.raises(TelenorTransportError) as replayed:
+        obtain_token(unreachable)
+
+    assert "made no request of its own" in replayed.value.message
+    assert first.value.retryable and replayed.value.retryable
+
+
 def test_a_call_made_after_the_failure_requests_again(api, settings, monkeypatch):
     # A re-run, or an until loop's next try: the failure does not outlive REUSE_SECONDS for them.
     api.reply(TOKEN_PATH, 503, "")

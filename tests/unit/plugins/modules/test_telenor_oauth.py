@@ -430,6 +430,7 @@ def test_an_api_error_fails_with_the_seed_meaning(run, base_args, api, status, b
         assert word in outcome.result["msg"]
     assert outcome.result["status"] == status
     assert outcome.result["telenor_error_code"] == (body["code"] if isinstance(body, dict) else 1)
+    assert outcome.result["retryable"] is False  # every run would get the same answer
     assert "access_token" not in outcome.result
     assert cached(api, base_args["cache_dir"]) is None
 
@@ -438,6 +439,7 @@ def test_an_unreachable_api_fails_without_a_traceback_or_secret(run, base_args):
     outcome = run({**base_args, "api_url": f"http://127.0.0.1:{closed_port()}"})
     assert outcome.failed
     assert "could not connect" in outcome.result["msg"]
+    assert outcome.result["retryable"] is True  # the service_token role says the next run retries
 
 
 # --- state=absent ------------------------------------------------------------------------
