@@ -281,7 +281,7 @@ retryable:
       connection error, a dropped connection or a timeout.
     - V(false) for what every run would meet again - a setting that is wrong, refused credentials,
       a TLS certificate that does not verify, an answer that is not a token response.
-  returned: on failure
+  returned: on failure, except when a required Python library is missing
   type: bool
   sample: true
 """
