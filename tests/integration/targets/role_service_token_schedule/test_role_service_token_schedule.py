@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import CLIENT_ID, CLIENT_SECRET, FAKE_INIT_SCRIPT, on_the_oldest_core
+from tests.integration.conftest import CLIENT_ID, CLIENT_SECRET, FAKE_INIT_SCRIPT, core_independent
 
 HERE = Path(__file__).parent
 SCHEDULE = HERE / "schedule.yml"
@@ -233,7 +233,7 @@ def renew_until(schedule: Schedule, condition, **kwargs):
 # renewal at half of it) and on the collection's atomic writes, not on the core version; the
 # role's runs on the newest core, failed hosts included, are the role tests' and the shorter
 # scheduled tests' below. On the oldest core only, whose figures go into docs/hardening.md.
-@pytest.mark.skipif(not on_the_oldest_core(), reason="the soak runs on the oldest core; the shorter scheduled tests here")
+@core_independent
 def test_on_schedule_no_probe_ever_fails_even_when_a_run_fails(schedule, emulator):
     lifetime = soak_lifetime(schedule, emulator)
     schedule.interval = lifetime // 5  # the documented maximum interval
