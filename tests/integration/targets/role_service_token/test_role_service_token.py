@@ -388,6 +388,31 @@ def test_a_later_play_that_fails_after_the_rotation_revoked_says_its_hosts_hold_
     assert "with the token they held until it expires" not in message
 
 
+@further_variant
+def test_a_later_play_with_other_credentials_that_fail_says_its_hosts_may_hold_the_revoked_token(groups, emulator):
+    # Play 2 has its own identity, with no cached token, so the run cannot tell whether its
+    # hosts hold the token play 1 revoked: the message must say both cases, and claim neither.
+    assert groups.run("site_two_plays.yml").rc == 0
+    old = groups.token("api1")
+    host_vars = groups.inventory.parent / "host_vars"
+    host_vars.mkdir()
+    (host_vars / "api1.yml").write_text(yaml.safe_dump(
+        {"service_token_client_id": "it-other-client", "service_token_client_secret": "not-a-known-secret"}))
+
+    rotated = groups.run("site_two_plays.yml", "-e", "service_token_rotate=true")
+    assert rotated.rc != 0
+    assert groups.token("api1") == old and not emulator.is_token_valid(old)
+    assert emulator.is_token_valid(groups.token("web1"))
+    message = " ".join(rotated.stdout.split())
+    for words in ("No token for this run, so no file was written on these hosts: api1.",
+                  "This run revoked a previous token in an earlier play: if this play uses the same credentials,",
+                  "otherwise they keep the token they hold"):
+        assert words in message, rotated.stdout
+    assert "which this run revoked in an earlier play" not in message
+    assert "the next run retries" not in message  # refused credentials are not temporary
+    assert "not-a-known-secret" not in rotated.output
+
+
 def test_a_rotation_in_batches_rotates_once_and_revokes_nothing_a_later_batch_still_held(groups, emulator):
     assert groups.run("site_serial.yml").rc == 0
     old = groups.token("web1")
