@@ -16,7 +16,7 @@ import html
 import json
 import re
 import typing as t
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 from ._errors import CLIENT_CREDENTIALS, LOGOUT_ENDPOINT, PASSWORD, TOKEN_ENDPOINT, TelenorAPIError
 
@@ -327,20 +327,36 @@ def secret_forms(secret: str) -> set[str]:
     return {form for form in ({secret} | json_forms | url_forms | html_forms) if form}
 
 
+# Layers of HTML and percent-encoding peeled before masking: a form value a proxy encoded
+# again, or a page that escaped an escaped page, is two.
+_ENCODING_LAYERS = 3
+
+
 def _redacted(text: str, values: t.Iterable[str]) -> str:
-    """``text`` with every form of every value (secret_forms) masked."""
+    """``text`` with every form of every value (secret_forms) masked, in the text as it
+    came and in each layer of HTML character references and percent-encoding under it.
+    The text is returned decoded: a message reads better so, and shows no entity or
+    escape from which a reader could rebuild a secret."""
     forms = sorted({form for value in values if value for form in secret_forms(value)}, key=len, reverse=True)
-    if not forms:
-        return text
     # Longest first, so that no shorter form leaves a piece of a longer one. Case
     # is ignored because the hex digits of %XX and \uXXXX escapes come in either
     # case; masking a value that differs from a secret only in case costs nothing.
-    return re.sub("|".join(re.escape(form) for form in forms), _REDACTED, text, flags=re.IGNORECASE)
+    pattern = re.compile("|".join(re.escape(form) for form in forms), flags=re.IGNORECASE) if forms else None
+    for layer in range(_ENCODING_LAYERS + 1):
+        # Masked before each decoding: a secret that itself looks encoded ("a%41b")
+        # must not be decoded out of the form it was echoed in.
+        text = pattern.sub(_REDACTED, text) if pattern else text
+        decoded = unquote(html.unescape(text))
+        if decoded == text or layer == _ENCODING_LAYERS:
+            break
+        text = decoded
+    return text
 
 
 def safe_excerpt(text: str | bytes | None, *, redact: t.Iterable[str] = (), limit: int = EXCERPT_LIMIT) -> str:
-    """Server words fit to show: known secrets and any credential masked,
-    only printable ASCII, whitespace collapsed, at most ``limit`` characters."""
+    """Server words fit to show: HTML character references and percent-encoding decoded,
+    known secrets and any credential masked, only printable ASCII, whitespace collapsed,
+    at most ``limit`` characters."""
     if not text:
         return ""
     if isinstance(text, bytes):

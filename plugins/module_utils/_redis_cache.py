@@ -270,10 +270,9 @@ class RedisTokenCache:
             what = "cannot be reached"
         else:
             what = "failed"
-        detail = str(exc)
-        detail = detail.replace(self._url, self.shown_url)
-        for secret in url_secrets(self._url):
-            detail = detail.replace(secret, "***")
+        from ._api_errors import safe_excerpt  # pylint: disable=import-outside-toplevel  # on a failure only
+        # The password masked in every form a message may carry it, as the token service's words are.
+        detail = safe_excerpt(str(exc).replace(self._url, self.shown_url), redact=url_secrets(self._url), limit=500)
         return (
             f"The Redis token cache at {self.shown_url} (option cache_url, env TELENOR_TOKEN_CACHE_URL)"
             f" {what} while {doing}: {type(exc).__name__}: {detail}. No token was requested;"

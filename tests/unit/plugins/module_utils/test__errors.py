@@ -195,6 +195,14 @@ SECRET_ECHOES = {
     "html-escaped-keeping-quotes": html.escape(ECHOED_SECRET, quote=False),
     # Go's encoding/json escapes & < > too.
     "json-go": json.dumps(ECHOED_SECRET)[1:-1].replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"),
+    # Go's html/template writes " + ' as numeric character references.
+    "html-go-template": html.escape(ECHOED_SECRET).replace("&quot;", "&#34;").replace("+", "&#43;"),
+    "html-every-character-decimal": "".join(f"&#{ord(char)};" for char in ECHOED_SECRET),
+    "html-every-character-hex": "".join(f"&#x{ord(char):X};" for char in ECHOED_SECRET),
+    # Layers: a form value a proxy encoded again, a page that escaped an escaped page.
+    "percent-encoded-twice": quote(quote(ECHOED_SECRET, safe=""), safe=""),
+    "html-escaped-twice": html.escape(html.escape(ECHOED_SECRET)),
+    "percent-encoded-in-html": html.escape(quote_plus(ECHOED_SECRET)),
 }
 ECHOING_BODIES = {
     "json": '{{"msg": "bad credentials app:{}"}}',
@@ -221,6 +229,22 @@ def test_a_secret_echoed_in_any_encoding_is_never_shown(secret, body, pieces):
 
     assert "it began: " in message and "***" in message
     assert not [piece for piece in pieces if piece in message], message
+
+
+@pytest.mark.parametrize("secret", ["Kq7%41Rz2", "Kq7&amp;Rz2", "Kq7&#65;Rz2%2541"])
+def test_a_secret_that_looks_encoded_is_masked_as_sent_not_decoded_out_of_it(secret):
+    # The words are decoded before they are shown; a secret with an escape in it must
+    # be masked before that decoding turns it into something else.
+    message = str(api_error(TOKEN_ENDPOINT, 401, f"<p>Unknown client secret {secret} for app</p>", redact=(secret,)))
+
+    assert "client secret *** for app" in message
+    assert "Kq7" not in message and "Rz2" not in message
+
+
+def test_a_gateway_page_is_shown_in_words_not_entities_and_escapes():
+    message = str(api_error(TOKEN_ENDPOINT, 503, "<p>We&#39;re down for maintenance &amp; back at 04%3A00</p>"))
+
+    assert "<p>We're down for maintenance & back at 04:00</p>" in message
 
 
 def test_error_code_parsing_is_linear_on_long_whitespace():

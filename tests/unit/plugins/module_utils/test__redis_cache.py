@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -364,6 +365,39 @@ def test_a_redis_that_does_not_answer_times_out_with_the_timeout_option_named(ap
     message = caught.value.message
     assert "did not answer within 0.2 s (option timeout)" in message
     assert "redis://:***@127.0.0.1:" in message and PASSWORD not in message
+    assert api.token_requests == []
+
+
+@pytest.fixture
+def echoing_redis_url():
+    """A Redis stand-in (a proxy, say) that refuses the password, echoing it percent-encoded."""
+    import socket  # pylint: disable=import-outside-toplevel
+    import threading  # pylint: disable=import-outside-toplevel
+    from urllib.parse import quote  # pylint: disable=import-outside-toplevel
+
+    def answer(listener):
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _address = listener.accept()
+                with connection:
+                    connection.recv(4096)
+                    connection.sendall(f"-WRONGPASS password {quote(PASSWORD, safe='')} is not valid\r\n".encode())
+
+    _redis_cache._POOLS.clear()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        threading.Thread(target=answer, args=(listener,), daemon=True).start()
+        yield f"redis://app:{PASSWORD}@127.0.0.1:{listener.getsockname()[1]}/0"
+    _redis_cache._POOLS.clear()
+
+
+def test_a_refused_password_echoed_encoded_is_not_shown(api, make_settings, echoing_redis_url):
+    with pytest.raises(TelenorCacheError) as caught:
+        obtain_token(make_settings(cache_url=echoing_redis_url))
+    message = caught.value.message
+    assert "refused the password" in message and "password *** is not valid" in message
+    assert "Qx7" not in message and "never-shown" not in message
     assert api.token_requests == []
 
 
