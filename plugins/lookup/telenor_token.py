@@ -92,7 +92,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorOAuthError
-from ansible_collections.telenor.oauth.plugins.module_utils._options import OptionAdapter, settings_from_options, strict_boolean
+from ansible_collections.telenor.oauth.plugins.module_utils._options import settings_from_options, strict_boolean
 from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token
 
 
@@ -217,8 +217,8 @@ class LookupModule(LookupBase):
         raw = {name: _raw_option(self, name, variables, kwargs) for name in _BOOLEAN_OPTIONS}
         raw.update(_templated_variables(self, variables))
         try:
-            force = strict_boolean("force", raw["force"], default=False)
-            settings = settings_from_options(OptionAdapter(lambda name: raw[name] if name in raw else self.get_option(name)))
+            force = strict_boolean("force", raw["force"])
+            settings = settings_from_options(lambda name: raw[name] if name in raw else self.get_option(name))
             obtained = obtain_token(settings, force=force)
         except TelenorOAuthError as exc:
             raise AnsibleLookupError(exc.message) from exc

@@ -24,7 +24,7 @@ import tempfile
 import typing as t
 
 from . import _io
-from ._cache import UNREADABLE, TokenCache, fallback_cache_dir, poll_for_lock, read_cache_file
+from ._cache import TokenCache, fallback_cache_dir, poll_for_lock, read_cache_file
 from ._errors import TelenorCacheError
 from ._failure_memo import Failure
 from ._token import TokenRecord
@@ -172,10 +172,6 @@ def delete(cache: TokenCache) -> None:
     """Forget the record. Call under the lock; the lock file stays."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(cache.path)
-    _fsync_dir(cache)
-
-
-def _fsync_dir(cache: TokenCache) -> None:
     _io.fsync_directory(cache.cache_dir)
 
 
@@ -197,10 +193,9 @@ def recent_failure(cache: TokenCache, context: str) -> Failure | None:
     blob = read_cache_file(path)
     if blob is None:
         return None
-    try:
-        # Sealed for other settings (another ca_path, say), or not ours: not this call's failure.
-        failure = Failure.from_json(cache.identity.open_data(blob, context=f"{cache.key}:failed:{context}"))
-    except UNREADABLE:
+    # Sealed for other settings (another ca_path, say), or not ours: not this call's failure.
+    failure = Failure.unsealed(blob, cache.identity, cache.key, context)
+    if failure is None:
         return None
     if failure.is_stale():
         with contextlib.suppress(OSError):
@@ -211,7 +206,7 @@ def recent_failure(cache: TokenCache, context: str) -> Failure | None:
 
 def remember_failure(cache: TokenCache, failure: Failure, context: str) -> None:
     """Leave the failure for the calls waiting behind this one; best effort, as the failure itself is what to report."""
-    blob = cache.identity.seal_data(failure.to_json(), context=f"{cache.key}:failed:{context}")
+    blob = failure.sealed(cache.identity, cache.key, context)
     with contextlib.suppress(OSError, _io.FileTargetError):
         _io.write_atomically(_failure_path(cache), blob, mode=0o600)
 

@@ -31,6 +31,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+from ._cache import UNREADABLE, CacheIdentity
 from ._errors import TelenorAPIError, TelenorOAuthError, TelenorResponseError, TelenorTransportError
 
 # Calls arriving this soon after a failure get it too: the next hosts of the play, queued as
@@ -106,6 +107,19 @@ class Failure:
         return json.dumps({"at": self.at, "message": self.message, "kind": self.kind, "status": self.status,
                            "code": self.code, "oauth_error": self.oauth_error, "attempts": self.attempts,
                            "retryable": self.retryable}).encode()
+
+    def sealed(self, identity: CacheIdentity, key: str, context: str) -> bytes:
+        """This failure sealed for the record ``key`` of ``identity`` and the request settings ``context``."""
+        return identity.seal_data(self.to_json(), context=f"{key}:failed:{context}")
+
+    @classmethod
+    def unsealed(cls, blob: bytes, identity: CacheIdentity, key: str, context: str) -> Failure | None:
+        """The failure ``sealed`` put in ``blob``; None when it was sealed for other settings,
+        by another controller or identity, or is not a failure record at all."""
+        try:
+            return cls.from_json(identity.open_data(blob, context=f"{key}:failed:{context}"))
+        except UNREADABLE:
+            return None
 
     @classmethod
     def from_json(cls, plain: bytes) -> Failure:

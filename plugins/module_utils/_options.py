@@ -7,8 +7,8 @@
 """Reading and validating the shared connection options, once, for every edge.
 
 The lookup reads options with ``get_option`` and the module with
-``module.params``; ``OptionAdapter`` hides the difference so the validation
-below is written once.
+``module.params.get``; both are an ``OptionGetter``, so the validation below is
+written once.
 """
 
 from __future__ import annotations
@@ -75,22 +75,8 @@ _CREDENTIAL_WORDS = {
 }
 
 
-class OptionAdapter:
-    """Reads options by name from a plugin or a module."""
-
-    def __init__(self, getter: t.Callable[[str], t.Any]) -> None:
-        self._getter = getter
-
-    @classmethod
-    def from_plugin(cls, plugin: t.Any) -> OptionAdapter:
-        return cls(plugin.get_option)
-
-    @classmethod
-    def from_module(cls, module: t.Any) -> OptionAdapter:
-        return cls(module.params.get)
-
-    def get(self, name: str) -> t.Any:
-        return self._getter(name)
+OptionGetter = t.Callable[[str], t.Any]
+"""Reads an option by name: a plugin's get_option, or a module's params.get."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,13 +134,13 @@ class Settings:
         return TokenCache(self.cache_dir, identity, may_fall_back=self.cache_dir_is_default)
 
 
-def _cache_url_options(adapter: OptionAdapter) -> tuple[str | None, str | None]:
+def _cache_url_options(get: OptionGetter) -> tuple[str | None, str | None]:
     """cache_url and cache_ca_path, checked; the Redis backend is loaded only when one of them is set."""
-    if not adapter.get("cache_url") and not adapter.get("cache_ca_path"):
+    if not get("cache_url") and not get("cache_ca_path"):
         return None, None
     from ._redis_cache import redis_cache_options  # pylint: disable=import-outside-toplevel
 
-    return redis_cache_options(adapter.get)
+    return redis_cache_options(get)
 
 
 def is_loopback(host: str) -> bool:
@@ -261,8 +247,8 @@ def normalize_scope(value: t.Any) -> str | None:
     return " ".join(scopes) or None
 
 
-def _credential(adapter: OptionAdapter, name: str) -> str:
-    value = adapter.get(name)
+def _credential(get: OptionGetter, name: str) -> str:
+    value = get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         raise TelenorConfigError(
             f"No {name} given, or it is empty: set {_SOURCES[name]}. It is {_CREDENTIAL_WORDS[name]};"
@@ -277,13 +263,13 @@ def _is_unset(value: t.Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def grant_credentials(adapter: OptionAdapter) -> tuple[str, str | None, str | None]:
+def grant_credentials(get: OptionGetter) -> tuple[str, str | None, str | None]:
     """The grant type and, for the password grant (RFC 6749 section 4.3), the system user.
 
     username and password belong to the password grant alone: given with client
     credentials they would be ignored, which hides a mistake, so they are refused.
     """
-    grant_type = adapter.get("grant_type")
+    grant_type = get("grant_type")
     if grant_type is None or grant_type == "":
         grant_type = CLIENT_CREDENTIALS
     if grant_type not in GRANT_TYPES:
@@ -292,7 +278,7 @@ def grant_credentials(adapter: OptionAdapter) -> tuple[str, str | None, str | No
             f"grant_type must be {' or '.join(GRANT_TYPES)}, got {shown!r} (the option grant_type,"
             " the TELENOR_GRANT_TYPE environment variable or the telenor_grant_type variable)"
         )
-    username, password = adapter.get("username"), adapter.get("password")
+    username, password = get("username"), get("password")
     if grant_type == CLIENT_CREDENTIALS:
         given = [name for name, value in (("username", username), ("password", password)) if not _is_unset(value)]
         if given:
@@ -322,15 +308,13 @@ def grant_credentials(adapter: OptionAdapter) -> tuple[str, str | None, str | No
     return grant_type, username, password
 
 
-def strict_boolean(name: str, value: t.Any, *, default: bool | None = None) -> bool:
+def strict_boolean(name: str, value: t.Any) -> bool:
     """A boolean option's value; anything but a real boolean is an error.
 
     The spellings are those of Ansible's strict boolean (true/false, yes/no,
     on/off, 1/0, ...). Core's config layer maps every other string to False,
     which for validate_certs would turn TLS verification off.
     """
-    if value is None and default is not None:
-        return default
     if isinstance(value, bool):
         return value
     normalized = value.strip().lower() if isinstance(value, str) else value
@@ -343,13 +327,13 @@ def strict_boolean(name: str, value: t.Any, *, default: bool | None = None) -> b
     raise TelenorConfigError(f"{name} must be a boolean (true/false, yes/no, on/off or 1/0), got {shown}")
 
 
-def _number(adapter: OptionAdapter, name: str, *, integer: bool) -> t.Any:
+def _number(get: OptionGetter, name: str, *, integer: bool) -> t.Any:
     """A numeric option, in NUMBER_RANGES[name]; NaN, infinity and Python-only spellings refused.
 
     Its default comes from the plugin's documentation or the module's argument spec.
     """
     minimum, maximum = NUMBER_RANGES[name]
-    value = adapter.get(name)
+    value = get(name)
     kind = "a whole number" if integer else "a number"
     shown = repr(value)[:40]
     expected = f"{name} must be {kind} from {minimum:g} to {maximum:g}, got {shown}"
@@ -373,9 +357,9 @@ def _number(adapter: OptionAdapter, name: str, *, integer: bool) -> t.Any:
     return value
 
 
-def _cache_dir(adapter: OptionAdapter) -> tuple[str, bool]:
+def _cache_dir(get: OptionGetter) -> tuple[str, bool]:
     """The cache directory, absolute, and whether it is the default location."""
-    value = adapter.get("cache_dir")
+    value = get("cache_dir")
     # Options of type path arrive expanded: the default is recognised in
     # either form (a cache_dir set to the default location counts as it).
     is_default = value in (None, "", DEFAULT_CACHE_DIR) or (
@@ -393,33 +377,33 @@ def _cache_dir(adapter: OptionAdapter) -> tuple[str, bool]:
     return os.path.abspath(expanded), is_default
 
 
-def settings_from_options(adapter: OptionAdapter) -> Settings:
+def settings_from_options(get: OptionGetter) -> Settings:
     """Validate every shared option; raise TelenorConfigError naming the bad one."""
-    client_id = _credential(adapter, "client_id")
+    client_id = _credential(get, "client_id")
     if ":" in client_id:
         raise TelenorConfigError(
             "client_id must not contain ':' (HTTP Basic authentication cannot carry it);"
             f" check that client_id and client_secret are not swapped or joined where it is set: {_SOURCES['client_id']}"
         )
-    client_secret = _credential(adapter, "client_secret")
-    grant_type, username, password = grant_credentials(adapter)
-    timeout = _number(adapter, "timeout", integer=False)
-    cache_dir, cache_dir_is_default = _cache_dir(adapter)
-    validate_certs = strict_boolean("validate_certs", adapter.get("validate_certs"))
-    ca_path = adapter.get("ca_path") or None
+    client_secret = _credential(get, "client_secret")
+    grant_type, username, password = grant_credentials(get)
+    timeout = _number(get, "timeout", integer=False)
+    cache_dir, cache_dir_is_default = _cache_dir(get)
+    validate_certs = strict_boolean("validate_certs", get("validate_certs"))
+    ca_path = get("ca_path") or None
     if ca_path is not None and not os.path.exists(os.path.expanduser(ca_path)):
         raise TelenorConfigError(f"ca_path {ca_path!r} does not exist")
-    cache_url, cache_ca_path = _cache_url_options(adapter)
+    cache_url, cache_ca_path = _cache_url_options(get)
     return Settings(
-        api_url=normalize_api_url(adapter.get("api_url") or DEFAULT_API_URL),
+        api_url=normalize_api_url(get("api_url") or DEFAULT_API_URL),
         client_id=client_id,
         client_secret=client_secret,
-        scope=normalize_scope(adapter.get("scope")),
+        scope=normalize_scope(get("scope")),
         validate_certs=validate_certs,
         ca_path=os.path.expanduser(ca_path) if ca_path else None,
         timeout=timeout,
-        retries=_number(adapter, "retries", integer=True),
-        min_ttl=_number(adapter, "min_ttl", integer=True),
+        retries=_number(get, "retries", integer=True),
+        min_ttl=_number(get, "min_ttl", integer=True),
         cache_dir=cache_dir,
         cache_dir_is_default=cache_dir_is_default,
         grant_type=grant_type,

@@ -278,9 +278,10 @@ retryable:
   description:
     - Whether the failure is one that a later run may get past, as the module's own retries do
       (O(retries)) - an HTTP 429, an HTTP 5xx other than 500 with Telenor error code 16, a
-      connection error, a dropped connection or a timeout.
+      connection error, a connection dropped (in the TLS handshake too) or a timeout.
     - V(false) for what every run would meet again - a setting that is wrong, refused credentials,
-      a TLS certificate that does not verify, an answer that is not a token response.
+      a TLS certificate that does not verify or a TLS handshake that fails for another reason,
+      an answer that is not a token response.
   returned: on failure, except when a required Python library is missing
   type: bool
   sample: true
@@ -296,7 +297,6 @@ from ansible_collections.telenor.oauth.plugins.module_utils._errors import CLIEN
 from ansible_collections.telenor.oauth.plugins.module_utils._options import (
     DEFAULT_API_URL,
     DEFAULT_CACHE_DIR,
-    OptionAdapter,
     settings_from_options,
     url_secrets,
 )
@@ -398,7 +398,7 @@ def main() -> None:
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"))
     try:
-        settings = settings_from_options(OptionAdapter.from_module(module))
+        settings = settings_from_options(module.params.get)
         if module.params["state"] == "absent":
             result = ensure_absent(module, settings)
         else:

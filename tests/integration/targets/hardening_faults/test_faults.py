@@ -66,7 +66,7 @@ def cached(collections_path, ansible):
             "retries": 0,
             "min_ttl": 300,
         }
-        return options.settings_from_options(options.OptionAdapter(values.get)).cache().load()
+        return options.settings_from_options(values.get).cache().load()
 
     return read
 

@@ -17,7 +17,6 @@ import typing as t
 import yaml
 
 from ansible_collections.telenor.oauth.plugins.doc_fragments.connection import ModuleDocFragment
-from ansible_collections.telenor.oauth.plugins.module_utils._options import OptionAdapter
 
 DOCUMENTED_DEFAULTS: dict[str, t.Any] = {
     name: spec["default"]
@@ -26,7 +25,7 @@ DOCUMENTED_DEFAULTS: dict[str, t.Any] = {
 }
 
 
-def documented_adapter(options: dict[str, t.Any]) -> OptionAdapter:
-    """An adapter reading `options`, and the documented default for any option not in it."""
+def documented_getter(options: dict[str, t.Any]) -> t.Callable[[str], t.Any]:
+    """An option getter reading `options`, and the documented default for any option not in it."""
     values = {**DOCUMENTED_DEFAULTS, **options}
-    return OptionAdapter(values.get)
+    return values.get

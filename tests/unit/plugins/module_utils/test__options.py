@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import types
+import typing as t
 
 import pytest
 
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorConfigError
 from ansible_collections.telenor.oauth.plugins.module_utils._options import (
-    OptionAdapter,
     normalize_api_url,
     normalize_scope,
     settings_from_options,
@@ -20,21 +20,21 @@ from ansible_collections.telenor.oauth.plugins.module_utils._options import (
 from ansible_collections.telenor.oauth.plugins.modules import telenor_oauth
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import (
     DOCUMENTED_DEFAULTS,
-    documented_adapter,
+    documented_getter,
 )
 
 SECRET = "Opt-S3cret-Vv8Ka"
 URL_PASSWORD = "UrlPassw0rd-Xq3"
 
 
-def adapter(**options) -> OptionAdapter:
+def given(**options) -> t.Callable[[str], t.Any]:
     base = {"client_id": "my-app", "client_secret": SECRET}
     base.update(options)
-    return documented_adapter(base)
+    return documented_getter(base)
 
 
 def test_the_documented_defaults_make_these_settings():
-    settings = settings_from_options(adapter())
+    settings = settings_from_options(given())
 
     assert settings.api_url == "https://api.telenor.no"
     assert settings.scope is None
@@ -54,7 +54,7 @@ def test_the_documented_defaults_make_these_settings():
 )
 def test_missing_credentials_say_where_to_set_them(name, words, value):
     with pytest.raises(TelenorConfigError) as caught:
-        settings_from_options(adapter(**{name: value}))
+        settings_from_options(given(**{name: value}))
 
     for word in words:
         assert word in str(caught.value)
@@ -64,7 +64,7 @@ def test_missing_credentials_say_where_to_set_them(name, words, value):
 @pytest.mark.parametrize("client_id", ["my-app:" + SECRET, "a:b", ":"])
 def test_client_id_with_a_colon_is_refused_without_echoing_it(client_id):
     with pytest.raises(TelenorConfigError, match="client_id must not contain ':'") as caught:
-        settings_from_options(adapter(client_id=client_id))
+        settings_from_options(given(client_id=client_id))
 
     assert SECRET not in str(caught.value)
 
@@ -72,7 +72,7 @@ def test_client_id_with_a_colon_is_refused_without_echoing_it(client_id):
 def test_a_secret_with_colons_and_non_ascii_is_accepted_and_not_in_repr():
     secret = "p\u00e6ss:w\u00f8rd:" + SECRET
 
-    settings = settings_from_options(adapter(client_secret=secret))
+    settings = settings_from_options(given(client_secret=secret))
 
     assert settings.client_secret == secret
     assert SECRET not in repr(settings)
@@ -97,7 +97,7 @@ def test_a_secret_with_colons_and_non_ascii_is_accepted_and_not_in_repr():
 )
 def test_api_url_accepted(value, expected):
     assert normalize_api_url(value) == expected
-    assert settings_from_options(adapter(api_url=value)).api_url == expected
+    assert settings_from_options(given(api_url=value)).api_url == expected
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,7 @@ def test_api_url_with_credentials_is_refused_without_echoing_them(value):
 )
 def test_scope_becomes_the_space_separated_form_value(value, expected):
     assert normalize_scope(value) == expected
-    assert settings_from_options(adapter(scope=value)).scope == expected
+    assert settings_from_options(given(scope=value)).scope == expected
 
 
 @pytest.mark.parametrize(
@@ -221,7 +221,7 @@ def test_bad_scope_is_refused(value, words):
 )
 def test_bad_numbers_are_refused_naming_the_option(name, value):
     with pytest.raises(TelenorConfigError) as caught:
-        settings_from_options(adapter(**{name: value}))
+        settings_from_options(given(**{name: value}))
 
     assert str(caught.value).startswith(name)
 
@@ -237,7 +237,7 @@ def test_bad_numbers_are_refused_naming_the_option(name, value):
     ],
 )
 def test_numbers_from_strings_and_zeros_are_accepted(options, expected):
-    settings = settings_from_options(adapter(**options))
+    settings = settings_from_options(given(**options))
 
     for name, value in expected.items():
         assert getattr(settings, name) == value
@@ -245,11 +245,11 @@ def test_numbers_from_strings_and_zeros_are_accepted(options, expected):
 
 def test_ca_path_must_exist(tmp_path):
     with pytest.raises(TelenorConfigError, match="ca_path"):
-        settings_from_options(adapter(ca_path=str(tmp_path / "missing.pem")))
+        settings_from_options(given(ca_path=str(tmp_path / "missing.pem")))
 
     bundle = tmp_path / "ca.pem"
     bundle.write_text("")
-    settings = settings_from_options(adapter(ca_path=str(bundle)))
+    settings = settings_from_options(given(ca_path=str(bundle)))
     assert settings.ca_path == str(bundle)
     assert settings.client().verify == str(bundle)
 
@@ -260,14 +260,14 @@ def test_ca_path_must_exist(tmp_path):
      ("1", True), ("0", False), (1, True), (0, False), ("True", True), ("FALSE", False)],
 )
 def test_validate_certs_reaches_the_client(validate_certs, verify):
-    assert settings_from_options(adapter(validate_certs=validate_certs)).client().verify is verify
+    assert settings_from_options(given(validate_certs=validate_certs)).client().verify is verify
 
 
 @pytest.mark.parametrize("value", ["ture", "maybe", "", "2", 2, 0.5, [True], {"on": 1}, "yes please"])
 def test_validate_certs_that_is_not_a_boolean_is_refused_naming_the_option(value):
     # Issue 9: 'ture' and 'maybe' turned TLS verification off in the lookup.
     with pytest.raises(TelenorConfigError) as caught:
-        settings_from_options(adapter(validate_certs=value))
+        settings_from_options(given(validate_certs=value))
 
     assert str(caught.value).startswith("validate_certs must be a boolean")
 
@@ -275,7 +275,7 @@ def test_validate_certs_that_is_not_a_boolean_is_refused_naming_the_option(value
 def test_cache_dir_is_expanded_to_an_absolute_path(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
 
-    settings = settings_from_options(adapter(cache_dir="~/tokens"))
+    settings = settings_from_options(given(cache_dir="~/tokens"))
 
     assert settings.cache_dir == str(tmp_path / "tokens")
     assert os.path.dirname(settings.cache().path) == str(tmp_path / "tokens")
@@ -289,8 +289,8 @@ def test_plugin_and_module_options_are_read_the_same_way():
     module = types.SimpleNamespace(params={**{name: spec.get("default") for name, spec in telenor_oauth.argument_spec().items()},
                                            **options})
 
-    from_plugin = settings_from_options(OptionAdapter.from_plugin(plugin))
-    from_module = settings_from_options(OptionAdapter.from_module(module))
+    from_plugin = settings_from_options(plugin.get_option)
+    from_module = settings_from_options(module.params.get)
 
     assert from_plugin == from_module
     assert (from_plugin.scope, from_plugin.retries) == ("mobile", 1)

@@ -34,7 +34,7 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
     TOKEN_PREFIX,
     closed_port,
 )
-from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_adapter
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_getter
 
 CACHED_TOKEN = "AT-Cached-Wd5Rr8"
 CACHED_REFRESH = "RT-Cached-Kk2Zm4"
@@ -54,7 +54,7 @@ def make_settings(api, tmp_path):
             "min_ttl": 300,
         }
         base.update(options)
-        return settings_from_options(documented_adapter(base))
+        return settings_from_options(documented_getter(base))
 
     return build
 

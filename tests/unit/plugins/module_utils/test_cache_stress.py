@@ -35,7 +35,7 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
     CLIENT_SECRET,
     TOKEN_PREFIX,
 )
-from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_adapter
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_getter
 
 CONTEXT = multiprocessing.get_context("fork")
 KILLS = 12  # random workers SIGKILLed per run, about half of them while they hold the lock
@@ -56,7 +56,7 @@ def settings(api, tmp_path) -> Settings:
         "retries": 0,
         "timeout": 5,
     }
-    return settings_from_options(documented_adapter(options))
+    return settings_from_options(documented_getter(options))
 
 
 def is_valid(record: TokenRecord | None, settings: Settings) -> bool:

@@ -35,7 +35,7 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
     TOKEN_PATH,
     TOKEN_PREFIX,
 )
-from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_adapter
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_getter
 
 USERNAME = "sys-ordering-Lm4"
 USER_PASSWORD = "Usr-P4ss:w\u00f8rd-Zx8"  # distinctive: if it shows up in a message, it leaked
@@ -50,7 +50,7 @@ def options(**extra) -> dict:
 
 
 def settings_for(**extra):
-    return settings_from_options(documented_adapter(options(**extra)))
+    return settings_from_options(documented_getter(options(**extra)))
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
     TOKEN_PREFIX,
     closed_port,
 )
-from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_adapter
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_getter
 
 FIRST = f"{TOKEN_PREFIX}-1"
 SECOND = f"{TOKEN_PREFIX}-2"
@@ -152,7 +152,7 @@ def run(capsys, monkeypatch) -> t.Callable[..., Run]:
 def _settings(api, cache_dir: str, **options: t.Any):
     base = {"api_url": api.url, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "cache_dir": cache_dir}
     base.update(options)
-    return settings_from_options(documented_adapter(base))
+    return settings_from_options(documented_getter(base))
 
 
 def cached(api, cache_dir: str, **options: t.Any) -> TokenRecord | None:
