@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import json
 import os
+import stat
 import tempfile
 import typing as t
 from dataclasses import dataclass, field
@@ -174,19 +175,29 @@ def open_envelope(blob: bytes, *, secret: str, aad: bytes, password: str | None 
     return AESGCM(_derive_key(secret, salt, password)).decrypt(nonce, ciphertext, aad)
 
 
-def read_cache_file(path: str) -> bytes | None:
-    """The first 64 KiB of a file of the cache (a record or a failure memo), or None when it cannot be read.
+# No record or failure memo comes near this size; a larger one, planted or damaged, is a miss (read only this far).
+MAX_RECORD_BYTES = 65536
 
-    O_NOFOLLOW: a symlink planted at the file's name is not read.
+
+def read_cache_file(path: str) -> bytes | None:
+    """A file of the cache (a record or a failure memo), or None when it cannot be read.
+
+    O_NOFOLLOW: a symlink planted at the file's name is not read. O_NONBLOCK and the checks
+    after opening: a FIFO planted there cannot hang the call, and a file this user does not
+    own is not read (another local user may have made the temp fallback directory first).
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
         with os.fdopen(fd, "rb") as handle:
-            return handle.read(65536)
-    except OSError:  # a directory at the file's name, an I/O error
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                return None
+            blob = handle.read(MAX_RECORD_BYTES + 1)
+            return blob if len(blob) <= MAX_RECORD_BYTES else None
+    except OSError:  # an I/O error
         return None
 
 

@@ -33,7 +33,7 @@ import secrets
 import typing as t
 from urllib.parse import parse_qs, urlsplit
 
-from ._cache import UNREADABLE, CacheIdentity, poll_for_lock
+from ._cache import MAX_RECORD_BYTES, CacheIdentity, poll_for_lock
 from ._errors import TelenorCacheError, TelenorConfigError
 from ._options import url_secrets, url_without_password
 from ._token import TokenRecord
@@ -240,9 +240,7 @@ class RedisTokenCache:
         redis = _redis()
         try:
             yield
-        except redis.exceptions.RedisError as exc:
-            raise TelenorCacheError(self._message(doing, exc)) from None
-        except OSError as exc:  # a CA file that cannot be read, for one
+        except (redis.exceptions.RedisError, OSError) as exc:  # OSError: a CA file that cannot be read, for one
             raise TelenorCacheError(self._message(doing, exc)) from None
 
     def _message(self, doing: str, exc: Exception) -> str:
@@ -282,10 +280,17 @@ class RedisTokenCache:
     def _client(self) -> t.Any:
         return _client(self._url, ca_path=self._ca_path, timeout=self._timeout)
 
+    def _bounded_get(self, key: str) -> bytes | None:
+        """The value at ``key``, read no further than a file of the cache is: a value of hundreds
+        of megabytes, planted by anyone who can write to this Redis, would cost every worker its
+        memory. A longer value is no record of ours: a miss."""
+        blob = self._client().getrange(key, 0, MAX_RECORD_BYTES)  # one byte more than a record may have
+        return blob if blob and len(blob) <= MAX_RECORD_BYTES else None  # GETRANGE gives b"" for a missing key
+
     def load(self) -> TokenRecord | None:
         """The cached record, or None when there is none or it cannot be decrypted."""
         with self._redis_errors("reading the token"):
-            blob = self._client().get(self.record_key)
+            blob = self._bounded_get(self.record_key)
         if blob is None:
             return None
         return self.identity.unseal(blob, key=self.key)
@@ -350,23 +355,20 @@ class RedisTokenCache:
     def recent_failure(self, context: str) -> Failure | None:
         """The last failed request of this identity with these settings (see _failure_memo). Under the lock."""
         with self._redis_errors("reading the last failed request"):
-            blob = self._client().get(self.failure_key)
+            blob = self._bounded_get(self.failure_key)
         if blob is None:
             return None
         from ._failure_memo import Failure  # pylint: disable=import-outside-toplevel,redefined-outer-name  # on a miss only
 
-        try:
-            # Sealed for other settings or by another controller: not this call's failure.
-            failure = Failure.from_json(self.identity.open_data(blob, context=f"{self.key}:failed:{context}"))
-        except UNREADABLE:
-            return None
-        return None if failure.is_stale() else failure
+        # Sealed for other settings or by another controller: not this call's failure.
+        failure = Failure.unsealed(blob, self.identity, self.key, context)
+        return None if failure is None or failure.is_stale() else failure
 
     def remember_failure(self, failure: Failure, context: str) -> None:
         """Leave the failure for the calls waiting behind this one, expiring when no one waits; best effort."""
         from ._failure_memo import STALE_SECONDS  # pylint: disable=import-outside-toplevel
 
-        blob = self.identity.seal_data(failure.to_json(), context=f"{self.key}:failed:{context}")
+        blob = failure.sealed(self.identity, self.key, context)
         with contextlib.suppress(TelenorCacheError), self._redis_errors("remembering the failed request"):
             self._client().set(self.failure_key, blob, px=int(STALE_SECONDS * 1000))
 

@@ -293,8 +293,7 @@ def json_with_token(text: str, *, key: str, value: str, path: str = "the file") 
 
 
 def yaml_with_token(text: str, *, key: str, value: str, path: str = "the file") -> str:
-    if not HAS_YAML:
-        raise TokenFileError("format=yaml needs PyYAML")
+    """Needs PyYAML: the module says so when HAS_YAML is false, before calling."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -303,6 +302,10 @@ def yaml_with_token(text: str, *, key: str, value: str, path: str = "the file") 
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise TokenFileError(f"{path} is not valid yaml: {problem}{where}") from None
+    except (ValueError, OverflowError, TypeError) as exc:
+        # Raised by the constructors (!!int "text", a 13th month, 5,000 digits); their words
+        # quote the value, which may be a secret of the service's.
+        raise TokenFileError(f"{path} is not valid yaml: a value its tag or form cannot hold ({type(exc).__name__})") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

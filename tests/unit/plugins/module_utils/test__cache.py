@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import stat
+import threading
 import time
 
 import pytest
@@ -143,6 +144,41 @@ def test_a_symlink_at_the_record_is_not_read(cache_dir, tmp_path):
     cache = make_cache(cache_dir)
     cache_dir.mkdir(parents=True, mode=0o700)
     os.symlink(writer.path, cache.path)
+
+    assert cache.load() is None
+
+
+def test_a_fifo_at_the_record_is_a_miss_and_does_not_hang(cache_dir):
+    # An attacker's pass: another local user who made /tmp/telenor_oauth-<uid> first put a
+    # FIFO at the record's name there, and every lookup's lock-free read blocked in open().
+    cache = make_cache(cache_dir)
+    cache_dir.mkdir(parents=True, mode=0o700)
+    os.mkfifo(cache.path)
+    loaded = []
+    reader = threading.Thread(target=lambda: loaded.append(cache.load()), daemon=True)
+    reader.start()
+    reader.join(timeout=20)  # generous: a blocked open() never returns
+
+    assert loaded == [None]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user takes root")
+def test_a_record_another_user_owns_is_not_read(cache_dir):
+    # The same attacker, knowing the client secret, planted a record sealed for it: root's
+    # lookup served the attacker's token. A record this user did not write is a miss.
+    cache = make_cache(cache_dir)
+    store(cache, make_record())
+    os.chown(cache.path, 65534, 65534)
+
+    assert cache.load() is None
+
+
+def test_a_record_padded_past_the_bound_is_a_miss(cache_dir):
+    # Read no further than 64 KiB, as the Redis cache reads; JSON allows the padding spaces.
+    cache = make_cache(cache_dir)
+    store(cache, make_record())
+    with open(cache.path, "ab") as handle:
+        handle.write(b" " * 65536)
 
     assert cache.load() is None
 

@@ -30,7 +30,7 @@ from ansible_collections.telenor.oauth.plugins.module_utils._redis_cache import 
 )
 from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token, revoke_token  # noqa: E402
 from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord  # noqa: E402
-from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_adapter  # noqa: E402
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_getter  # noqa: E402
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_telenor_api import (  # noqa: E402
     CLIENT_ID,
     CLIENT_SECRET,
@@ -77,7 +77,7 @@ def make_settings(api, tmp_path):
                 "cache_dir": str(tmp_path / "cache"), "retries": 0, "timeout": 2, "min_ttl": 300,
                 "cache_url": URL}
         base.update(options)
-        return settings_from_options(documented_adapter(base))
+        return settings_from_options(documented_getter(base))
 
     return build
 
@@ -210,6 +210,18 @@ def test_a_record_sealed_for_another_secret_is_ignored(server, peek):
     with cache.locked():
         cache.store(make_record())
     peek.set(cache.record_key, b'{"v": 1, "salt": "AAAA", "nonce": "AAAA", "ct": "AAAA"}')
+    assert cache.load() is None
+
+
+def test_a_value_beyond_the_record_bound_is_not_read_whole(server, peek):
+    # An attacker's pass: a 400 MB value at the record's key took each lookup 15 s and
+    # 1.6 GB. Even a genuine record padded past 64 KiB (JSON allows the spaces) is only
+    # read that far, so it is a miss, as an oversized cache file is.
+    cache = make_cache()
+    with cache.locked():
+        cache.store(make_record())
+    peek.set(cache.record_key, peek.get(cache.record_key) + b" " * 65536)
+
     assert cache.load() is None
 
 

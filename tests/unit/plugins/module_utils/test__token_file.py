@@ -312,6 +312,22 @@ def test_yaml_is_written_as_safe_dump_without_sorting_would():
     assert data.decode() == yaml.safe_dump(expected, default_flow_style=False, sort_keys=False)
 
 
+@pytest.mark.parametrize("before", [
+    pytest.param(f'db_password: !!int "{OLD_SECRET}"\n', id="int-tag-on-text"),
+    pytest.param(f'db_password: !!float "{OLD_SECRET}"\n', id="float-tag-on-text"),
+    pytest.param("started: 2001-13-14\n", id="no-such-date"),
+    pytest.param("port: " + "7" * 5000 + "\n", id="more-digits-than-python-converts"),
+])
+def test_a_yaml_value_that_its_tag_cannot_hold_is_an_error_that_quotes_nothing(before):
+    # An attacker's pass: PyYAML raised ValueError here, not YAMLError, so the module failed
+    # with a traceback quoting the existing value ("invalid literal for int(): 'OLD-...'").
+    with pytest.raises(TokenFileError) as caught:
+        new_content(before.encode(), fmt="yaml", value=TOKEN)
+
+    assert "is not valid yaml: a value its tag or form cannot hold" in caught.value.message
+    assert OLD_SECRET not in caught.value.message and "Hk4" not in caught.value.message
+
+
 # --- env: values over several lines, and the result read by sh -------------------------
 
 MULTI_LINE_ENV_CASES = [
