@@ -86,8 +86,8 @@ options:
     default: 10
   retries:
     description:
-      - How many times to retry after a connection error, a dropped connection, a timeout,
-        an HTTP 5xx or an HTTP 429, with jittered exponential backoff and honouring
+      - How many times to retry after a connection error, a dropped connection (in the TLS
+        handshake too), a timeout, an HTTP 5xx or an HTTP 429, with jittered exponential backoff and honouring
         C(Retry-After), in seconds or as an HTTP date (up to 30 seconds). Other HTTP 4xx answers
         fail at once.
       - From V(0) to V(10).

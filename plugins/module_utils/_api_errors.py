@@ -154,7 +154,7 @@ SEED_GRANT_REASONS: dict[tuple[str, int, int], str] = {
     (TOKEN_ENDPOINT, 401, 22): "credentials_rejected",
 }
 
-_ENDPOINT_ACTIONS = {
+ENDPOINT_ACTIONS = {
     TOKEN_ENDPOINT: "token request",
     LOGOUT_ENDPOINT: "token revocation (logout)",
 }
@@ -316,15 +316,20 @@ _GO_JSON_ESCAPES = {ord("&"): "\\u0026", ord("<"): "\\u003c", ord(">"): "\\u003e
 
 def secret_forms(secret: str) -> set[str]:
     """Every form in which a server may echo ``secret``: as sent; JSON-escaped,
-    with and without ensure_ascii, ``/`` as is and as ``\\/`` (PHP's default);
-    percent-encoded as a form body or a URL carries it; HTML-escaped."""
+    with and without ensure_ascii, ``/`` as is and as ``\\/`` (PHP's default), or
+    every character escaped; percent-encoded as a form body or a URL carries it;
+    HTML-escaped; its UTF-8 read as Latin-1."""
     json_forms = {json.dumps(secret, ensure_ascii=ensure_ascii)[1:-1] for ensure_ascii in (True, False)}
     json_forms |= {form.replace("/", "\\/") for form in json_forms}
     # Go's encoding/json, which many gateways are written in, also escapes & < > and U+2028/9.
     json_forms |= {form.translate(_GO_JSON_ESCAPES) for form in json_forms}
+    # Every character escaped, as some JSON encoders write a value they treat as sensitive.
+    json_forms.add("".join(json.dumps(char)[1:-1] if ord(char) > 0xFFFF else f"\\u{ord(char):04x}" for char in secret))
     url_forms = {quote(secret, safe=""), quote(secret), quote_plus(secret), quote_plus(secret, safe="/")}
+    # UTF-8 read back as Latin-1, as a header value or a page without a charset is.
+    mojibake_forms = {secret.encode("utf-8", errors="replace").decode("latin-1")}
     html_forms = {html.escape(secret), html.escape(secret, quote=False)}
-    return {form for form in ({secret} | json_forms | url_forms | html_forms) if form}
+    return {form for form in ({secret} | json_forms | url_forms | html_forms | mojibake_forms) if form}
 
 
 # Layers of HTML and percent-encoding peeled before masking: a form value a proxy encoded
@@ -466,7 +471,7 @@ def _error_words(
     grant_type: str,
 ) -> str:
     """describe_api_error, given the answer's OAuth error (``found``) already read."""
-    action = _ENDPOINT_ACTIONS.get(endpoint, endpoint)
+    action = ENDPOINT_ACTIONS.get(endpoint, endpoint)
     if code is None:
         redact = tuple(redact)
         if found is not None:

@@ -17,6 +17,7 @@ import datetime
 import email.utils
 import math
 import random
+import re
 import time
 import typing as t
 from urllib.parse import urlsplit
@@ -32,7 +33,7 @@ from ._errors import (
     TelenorTransportError,
     is_transient_answer,
 )
-from ._api_errors import api_error, telenor_error_code
+from ._api_errors import ENDPOINT_ACTIONS, api_error, telenor_error_code
 from ._deadline import MAX_RESPONSE_BYTES, AttemptDeadline, read_bounded, watched_adapter
 from ._token import TokenRecord
 from ._token_response import record_from_response, revocable_token
@@ -154,12 +155,43 @@ def _deadline_passed(requests) -> Exception:
     return exc
 
 
+# OpenSSL's reason for a failed handshake, as the ssl module words it: "[SSL: WRONG_VERSION_NUMBER] ...".
+_TLS_REASON = re.compile(r"\[SSL: ([A-Z0-9_]{1,64})\]")
+# A server or gateway that hung up, or failed, in the middle of the handshake: as passing
+# as a dropped connection. Any other reason (a certificate, no TLS version or cipher in
+# common, plain HTTP on the port) is the same on every attempt.
+_TLS_DROPPED = frozenset({"UNEXPECTED_EOF_WHILE_READING", "TLSV1_ALERT_INTERNAL_ERROR"})
+
+
+def _tls_reason(exc: Exception) -> str | None:
+    match = _TLS_REASON.search(str(exc))
+    return match.group(1) if match else None
+
+
+def _tls_handshake_dropped(exc: Exception) -> bool:
+    reason = _tls_reason(exc)
+    return reason in _TLS_DROPPED or (reason is None and "EOF occurred in violation of protocol" in str(exc))
+
+
+def _tls_failure_words(exc: Exception) -> str:
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text or "doesn't match" in text:
+        return "TLS certificate verification failed (set ca_path to your CA bundle, or validate_certs=false only for testing)"
+    reason = _tls_reason(exc)
+    if _tls_handshake_dropped(exc):
+        return f"the server dropped the connection during the TLS handshake ({reason or 'EOF'})"
+    return (
+        f"the TLS handshake failed ({reason or type(exc).__name__}): check that api_url's scheme and port are"
+        " those of the API's HTTPS, and that it speaks TLS 1.2 or later"
+    )
+
+
 def _transport_message(exc: Exception, action: str, *, deadline_passed: bool = False, timeout: float = 0) -> str:
     requests = _requests()
     if deadline_passed:
         why = f"timed out: no complete answer within {timeout:g} s (see the timeout option)"
     elif isinstance(exc, requests.exceptions.SSLError):
-        why = "TLS certificate verification failed (set ca_path to your CA bundle, or validate_certs=false only for testing)"
+        why = _tls_failure_words(exc)
     elif isinstance(exc, requests.exceptions.ConnectTimeout):
         why = "timed out connecting"
     elif isinstance(exc, requests.exceptions.Timeout):
@@ -191,7 +223,7 @@ class TelenorClient:
 
     def __init__(self, settings: Settings, *, sleep: t.Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
-        self.api_url = settings.api_url.rstrip("/")
+        self.api_url = settings.api_url
         self.verify: bool | str = (
             settings.ca_path if (settings.validate_certs and settings.ca_path) else settings.validate_certs
         )
@@ -263,26 +295,20 @@ class TelenorClient:
     def _send(self, endpoint: str, method: str, path: str, **kwargs: t.Any) -> tuple[int, bytes, int, t.Any]:
         """Send with retries on transient faults; return (status, body, attempts made, headers)."""
         requests = _requests()
-        action = "token request" if endpoint == TOKEN_ENDPOINT else "token revocation (logout)"
-        action += f" to {self.api_url}"
+        action = f"{ENDPOINT_ACTIONS[endpoint]} to {self.api_url}"
         attempts = self.settings.retries + 1
         for attempt in range(1, attempts + 1):
             try:
                 response, body, truncated = self._attempt(method, path, **kwargs)
             except requests.exceptions.SSLError as exc:
-                # A certificate problem does not go away by retrying.
-                raise TelenorTransportError(_transport_message(exc, action), attempts=attempt) from None
+                if not _tls_handshake_dropped(exc):
+                    # A certificate problem, or a TLS the server and we do not share, stays on retrying.
+                    raise TelenorTransportError(_transport_message(exc, action), attempts=attempt) from None
+                self._wait_or_give_up(exc, action, attempt, attempts)
+                continue
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
-                if attempt == attempts:
-                    passed = getattr(exc, "deadline_passed", False)
-                    message = _transport_message(exc, action, deadline_passed=passed, timeout=self.settings.timeout)
-                    raise TelenorTransportError(
-                        f"{message} (gave up after {attempt} attempt{'s' if attempt > 1 else ''})",
-                        attempts=attempt,
-                        retryable=True,
-                    ) from None
-                self._sleep(retry_delay(attempt, None))
+                self._wait_or_give_up(exc, action, attempt, attempts)
                 continue
             except requests.exceptions.RequestException as exc:
                 raise TelenorTransportError(_transport_message(exc, action), attempts=attempt) from None
@@ -296,6 +322,18 @@ class TelenorClient:
                 continue
             return response.status_code, body, attempt, response.headers
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait_or_give_up(self, exc: Exception, action: str, attempt: int, attempts: int) -> None:
+        """After a passing transport fault: wait for the next attempt, or raise when this was the last."""
+        if attempt == attempts:
+            passed = getattr(exc, "deadline_passed", False)
+            message = _transport_message(exc, action, deadline_passed=passed, timeout=self.settings.timeout)
+            raise TelenorTransportError(
+                f"{message} (gave up after {attempt} attempt{'s' if attempt > 1 else ''})",
+                attempts=attempt,
+                retryable=True,
+            ) from None
+        self._sleep(retry_delay(attempt, None))
 
     def _redacted_values(self, *values: str | None) -> tuple[str, ...]:
         """What an error excerpt must never show: the secret, its Basic forms, the given

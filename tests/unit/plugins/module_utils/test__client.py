@@ -505,6 +505,35 @@ def test_untrusted_certificate_fails_at_once_and_says_what_to_do(tls_api, delays
     assert_nothing_secret_in(caught.value)
 
 
+@pytest.mark.parametrize("answer", [
+    pytest.param(b"", id="closed-after-the-client-hello"),
+    pytest.param(b"\x15\x03\x03\x00\x02\x02\x50", id="tls-alert-internal-error"),
+])
+def test_a_handshake_the_server_drops_is_retried_and_not_called_a_certificate_failure(delays, answer):
+    # An attacker's pass: a gateway that hung up during the handshake was reported as a
+    # certificate failure, not retried, and not retryable, pointing users at validate_certs.
+    with HostileServer(answer) as server:
+        with pytest.raises(TelenorTransportError) as caught:
+            make_client(server.url.replace("http://", "https://"), delays, retries=2).request_token()
+
+    assert "dropped the connection during the TLS handshake" in str(caught.value)
+    assert "certificate" not in str(caught.value) and "validate_certs" not in str(caught.value)
+    assert "gave up after 3 attempts" in str(caught.value)
+    assert caught.value.attempts == 3 and server.connections == 3
+    assert caught.value.retryable
+
+
+def test_plain_http_on_the_https_port_fails_at_once_naming_the_scheme_and_port(delays):
+    with HostileServer(http_answer("503 Service Unavailable", b"down")) as server:
+        with pytest.raises(TelenorTransportError) as caught:
+            make_client(server.url.replace("http://", "https://"), delays, retries=2).request_token()
+
+    assert "the TLS handshake failed (WRONG_VERSION_NUMBER)" in str(caught.value)
+    assert "check that api_url's scheme and port are those of the API's HTTPS" in str(caught.value)
+    assert "certificate" not in str(caught.value)
+    assert caught.value.attempts == 1 and not caught.value.retryable
+
+
 @pytest.mark.parametrize("trust", ["ca_path", "validate_certs_false"])
 def test_certificate_is_trusted_through_ca_path_or_not_checked(tls_api, delays, certificate, trust):
     options = {"ca_path": certificate[0]} if trust == "ca_path" else {"validate_certs": False}

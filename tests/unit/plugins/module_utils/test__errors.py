@@ -202,6 +202,8 @@ SECRET_ECHOES = {
     # Layers: a form value a proxy encoded again, a page that escaped an escaped page.
     "percent-encoded-twice": quote(quote(ECHOED_SECRET, safe=""), safe=""),
     "html-escaped-twice": html.escape(html.escape(ECHOED_SECRET)),
+    "json-every-character-escaped": "".join(f"\\u{ord(char):04X}" for char in ECHOED_SECRET),
+    "utf8-read-as-latin1": ECHOED_SECRET.encode("utf-8").decode("latin-1"),
     "percent-encoded-in-html": html.escape(quote_plus(ECHOED_SECRET)),
 }
 ECHOING_BODIES = {
