@@ -67,9 +67,10 @@ def lock_ttl(*, timeout: float, retries: int) -> float:
     The worst case under the lock is ``_service.obtain_token`` when the store
     fails (revoke_token does less: 3 Redis commands, 1 request sequence):
 
-    * 3 Redis commands: the read again (GET), the probe (check_writable), the
-      store (SET). Each makes up to REDIS_TRIES tries of a connect and a read,
-      ``timeout`` each.
+    * 4 Redis commands: the read again (GET), the read of a failure memo
+      (GET), the probe (check_writable), the store (SET); or, when the request
+      fails, the memo written in place of the store. Each makes up to
+      REDIS_TRIES tries of a connect and a read, ``timeout`` each.
     * 3 HTTP request sequences, all with the same timeout and retries: a
       refresh that is refused, the token request it falls back to, and, when
       the store fails, the revocation of the new token (logout).
@@ -79,16 +80,17 @@ def lock_ttl(*, timeout: float, retries: int) -> float:
       and the backoff cap.
 
     With the defaults, timeout=10 and retries=3: a sequence is 4*2*10 + 3*30 =
-    170 s, Redis 3*2*2*10 = 120 s, so 3*170 + 120 + 5 = 635 s. (Before the
+    170 s, Redis 4*2*2*10 = 160 s, so 3*170 + 160 + 5 = 675 s. (Before the
     revocation was counted it was 2*170 + 5 = 345 s: a holder whose store
-    failed could outlive its lock while it revoked.)
+    failed could outlive its lock while it revoked. Before the failure memo's
+    read was counted, 635 s.)
     """
     # Imported here: only a miss takes the lock, and a miss loads the client anyway.
     from ._client import RETRY_AFTER_CAP, RETRY_MAX_DELAY  # pylint: disable=import-outside-toplevel
 
     attempt = 2 * timeout
     one_sequence = (retries + 1) * attempt + retries * max(RETRY_AFTER_CAP, RETRY_MAX_DELAY)
-    redis_commands = 3 * REDIS_TRIES * 2 * timeout
+    redis_commands = 4 * REDIS_TRIES * 2 * timeout
     return 3 * one_sequence + redis_commands + LOCK_MARGIN
 
 
