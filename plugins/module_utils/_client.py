@@ -186,6 +186,26 @@ def _tls_failure_words(exc: Exception) -> str:
     )
 
 
+def _malformed_answer(exc: Exception) -> str | None:
+    """What http.client could not parse in an answer (requests calls it a ConnectionError), never
+    quoting the server's bytes; None for a fault of the connection itself."""
+    import http.client  # pylint: disable=import-outside-toplevel  # loaded by requests already
+
+    causes = list(exc.args)  # requests' ConnectionError wraps urllib3's ProtocolError, which wraps http.client's
+    for cause in causes:
+        if isinstance(cause, http.client.RemoteDisconnected):  # a dropped connection, not a bad answer
+            return None
+        if isinstance(cause, http.client.LineTooLong):
+            return "a line longer than http.client reads"
+        if isinstance(cause, http.client.BadStatusLine):  # its text is the server's line: not shown
+            return "no HTTP status line"
+        if type(cause) is http.client.HTTPException:  # pylint: disable=unidiomatic-typecheck
+            return "more header lines than http.client reads" if "headers" in str(cause) else "HTTPException"
+        if isinstance(cause, BaseException) and len(causes) < 16:  # bounded: no library nests deeper
+            causes.extend(cause.args)
+    return None
+
+
 def _transport_message(exc: Exception, action: str, *, deadline_passed: bool = False, timeout: float = 0) -> str:
     requests = _requests()
     if deadline_passed:
@@ -198,6 +218,8 @@ def _transport_message(exc: Exception, action: str, *, deadline_passed: bool = F
         why = "timed out waiting for the answer (see the timeout option)"
     elif isinstance(exc, requests.exceptions.ProxyError):
         why = "the proxy refused or failed the connection"
+    elif isinstance(exc, requests.exceptions.ConnectionError) and _malformed_answer(exc):
+        why = f"the answer was not HTTP that could be read ({_malformed_answer(exc)}): a proxy or gateway in the way?"
     elif isinstance(exc, requests.exceptions.ConnectionError):
         why = "could not connect, or the connection was dropped"
     elif isinstance(exc, requests.exceptions.ChunkedEncodingError):

@@ -332,6 +332,33 @@ def test_connection_refused_is_a_transport_error_after_retries(delays):
     assert_nothing_secret_in(caught.value)
 
 
+@pytest.mark.parametrize(("answer", "words"), [
+    pytest.param(b"HTTP/1.1 200 OK\r\nX-Odd: " + b"Zq9" * 23000 + b"\r\n\r\n", "a line longer than http.client reads", id="huge-header"),
+    pytest.param(b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: Zq9\r\n" % i for i in range(150)) + b"\r\n",
+                 "more header lines than http.client reads", id="150-headers"),
+    pytest.param(b"HTTP/1.1 99 Zq9\r\nContent-Length: 0\r\n\r\n", "no HTTP status line", id="status-99"),
+    pytest.param(b"\x00\x01Zq9 garbage\r\n\r\n", "no HTTP status line", id="not-http"),
+])
+def test_an_answer_that_is_not_http_is_said_so_not_called_a_connection_failure(delays, answer, words):
+    # An attacker's pass: these were "could not connect, or the connection was dropped".
+    with HostileServer(answer) as server:
+        with pytest.raises(TelenorTransportError) as caught:
+            make_client(server.url, delays, retries=1).request_token()
+
+    assert f"the answer was not HTTP that could be read ({words})" in str(caught.value)
+    assert "could not connect" not in str(caught.value)
+    assert "Zq9" not in str(caught.value)  # the server's bytes are not quoted
+    assert caught.value.attempts == 2 and caught.value.retryable  # a gateway's garbage may pass
+
+
+def test_a_connection_closed_without_an_answer_is_still_a_dropped_connection(delays):
+    with HostileServer(b"") as server:
+        with pytest.raises(TelenorTransportError) as caught:
+            make_client(server.url, delays, retries=0).request_token()
+
+    assert "could not connect, or the connection was dropped" in str(caught.value)
+
+
 def test_timeout_is_a_transport_error_naming_the_option(api, delays):
     api.reply(TOKEN_PATH, 200, token_body(LEAKED_TOKEN), delay=1.0)
 
