@@ -58,6 +58,17 @@ end
 return 0
 """
 
+# GET, but nothing comes back when the value is longer than ARGV[1] bytes: a value of hundreds
+# of megabytes, planted by anyone who can write to this Redis, never reaches a worker. A script
+# rather than GETRANGE, so that a Redis ACL needs no command beyond those it allowed before.
+_BOUNDED_GET_SCRIPT = """
+local value = redis.call('get', KEYS[1])
+if value and string.len(value) > tonumber(ARGV[1]) then
+  return false
+end
+return value
+"""
+
 _POOLS: dict[tuple, t.Any] = {}
 
 
@@ -67,8 +78,7 @@ def lock_ttl(*, timeout: float, retries: int) -> float:
     The worst case under the lock is ``_service.obtain_token`` when the store
     fails (revoke_token does less: 3 Redis commands, 1 request sequence):
 
-    * 4 Redis commands: the read again (GET), the read of a failure memo
-      (GET), the probe (check_writable), the store (SET); or, when the request
+    * 4 Redis commands: the read again, the read of a failure memo, the probe (check_writable), the store (SET); or, when the request
       fails, the memo written in place of the store. Each makes up to
       REDIS_TRIES tries of a connect and a read, ``timeout`` each.
     * 3 HTTP request sequences, all with the same timeout and retries: a
@@ -182,7 +192,7 @@ def preload_redis_library() -> None:
 
 
 def _no_client_setinfo() -> dict[str, t.Any]:
-    """Options that skip CLIENT SETINFO's two round trips on connect: the warm path is one GET."""
+    """Options that skip CLIENT SETINFO's two round trips on connect: the warm path is one command."""
     try:
         from redis.driver_info import DriverInfo  # pylint: disable=import-outside-toplevel
     except ImportError:  # redis-py 5 to 7
@@ -283,11 +293,9 @@ class RedisTokenCache:
         return _client(self._url, ca_path=self._ca_path, timeout=self._timeout)
 
     def _bounded_get(self, key: str) -> bytes | None:
-        """The value at ``key``, read no further than a file of the cache is: a value of hundreds
-        of megabytes, planted by anyone who can write to this Redis, would cost every worker its
-        memory. A longer value is no record of ours: a miss."""
-        blob = self._client().getrange(key, 0, MAX_RECORD_BYTES)  # one byte more than a record may have
-        return blob if blob and len(blob) <= MAX_RECORD_BYTES else None  # GETRANGE gives b"" for a missing key
+        """The value at ``key``, or None when there is none or it is longer than a file of the
+        cache may be (no record of ours is): it never crosses the network."""
+        return self._client().eval(_BOUNDED_GET_SCRIPT, 1, key, MAX_RECORD_BYTES)
 
     def load(self) -> TokenRecord | None:
         """The cached record, or None when there is none or it cannot be decrypted."""
@@ -310,9 +318,17 @@ class RedisTokenCache:
         self._acquire(client, owner, wait)
         try:
             yield
-        finally:
-            with self._redis_errors("releasing the token lock"):
-                client.eval(_RELEASE_SCRIPT, 1, self.lock_key, owner)
+        except BaseException:
+            # The error that ended the work is the one to report, not a release that failed
+            # after it (the lock expires on its own).
+            with contextlib.suppress(TelenorCacheError):
+                self._release(client, owner)
+            raise
+        self._release(client, owner)
+
+    def _release(self, client: t.Any, owner: str) -> None:
+        with self._redis_errors("releasing the token lock"):
+            client.eval(_RELEASE_SCRIPT, 1, self.lock_key, owner)
 
     def _acquire(self, client: t.Any, owner: str, wait: float) -> None:
         ttl_ms = int(math.ceil(self.lock_ttl * 1000))

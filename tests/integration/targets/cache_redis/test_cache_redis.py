@@ -222,6 +222,23 @@ def test_redis_holds_no_secret_no_token_and_no_password_in_clear(make_controller
     assert not [item for item in contents if b"access_token" in item or b"Bearer" in item]  # encrypted
 
 
+# What guide_awx_ci.rst tells an operator to allow a Redis 6+ ACL user of the collection.
+DOCUMENTED_ACL_COMMANDS = ["+get", "+set", "+del", "+eval", "+multi", "+exec"]
+
+
+@core_independent
+def test_an_acl_user_allowed_only_the_documented_commands_and_keys_works(make_controller, emulator, redis_server):
+    redis_server.client().acl_setuser("telenor-it", enabled=True, passwords=["+acl-Pw-4kq"], keys=["telenor_oauth:*"],
+                                      commands=DOCUMENTED_ACL_COMMANDS)
+    ansible = make_controller(url=f"redis://telenor-it:acl-Pw-4kq@127.0.0.1:{redis_server.port}/0")
+
+    for playbook in (FLEET, FLEET, MODULE, REVOKE):  # cold, warm, the module, its revocation
+        run = ansible.run(playbook, inventory=ansible.inventory(3))
+        assert run.rc == 0, run.output
+    assert emulator.stats()["token_requests"] == 1 and emulator.stats()["revoked"] == 1
+    assert list(redis_server.client().scan_iter("telenor_oauth:*")) == []
+
+
 @core_independent
 def test_revocation_deletes_the_record_in_redis(make_controller, emulator, redis_server):
     ansible = make_controller()

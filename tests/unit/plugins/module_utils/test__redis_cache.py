@@ -12,6 +12,7 @@ import time
 import pytest
 
 fakeredis = pytest.importorskip("fakeredis")
+redis = pytest.importorskip("redis")
 
 from ansible_collections.telenor.oauth.plugins.module_utils import _client, _redis_cache  # noqa: E402
 from ansible_collections.telenor.oauth.plugins.module_utils._cache import CacheIdentity, TokenCache, unseal  # noqa: E402
@@ -213,10 +214,27 @@ def test_a_record_sealed_for_another_secret_is_ignored(server, peek):
     assert cache.load() is None
 
 
-def test_a_value_beyond_the_record_bound_is_not_read_whole(server, peek):
-    # An attacker's pass: a 400 MB value at the record's key took each lookup 15 s and
-    # 1.6 GB. Even a genuine record padded past 64 KiB (JSON allows the spaces) is only
-    # read that far, so it is a miss, as an oversized cache file is.
+def test_a_huge_value_at_the_record_key_never_reaches_the_worker(server, peek, monkeypatch):
+    # An attacker's pass: a 400 MB value at the record's key took each lookup 15 s and 1.6 GB.
+    received = []
+
+    class Recording(fakeredis.FakeRedis):
+        def execute_command(self, *args, **options):
+            reply = super().execute_command(*args, **options)
+            received.append(len(reply) if isinstance(reply, bytes) else 0)
+            return reply
+
+    cache = make_cache()
+    peek.set(cache.record_key, b"x" * (4 * 1024 * 1024))
+    monkeypatch.setattr(_redis_cache, "_client", lambda url, **_kwargs: Recording(server=server))
+
+    assert cache.load() is None
+    assert received and max(received) <= 65536
+
+
+def test_a_record_padded_past_the_bound_is_a_miss(server, peek):
+    # Even a genuine record padded past 64 KiB (JSON allows the spaces) is no record of
+    # ours, as an oversized cache file is not.
     cache = make_cache()
     with cache.locked():
         cache.store(make_record())
@@ -246,6 +264,25 @@ def test_a_lock_left_by_a_dead_holder_is_taken_once_it_expires(server, peek):
     peek.set(cache.lock_key, "dead-holder", px=50)  # its holder died without releasing it
     with cache.locked(timeout=5):
         assert peek.get(cache.lock_key) != b"dead-holder"
+
+
+def test_a_failed_release_does_not_hide_the_error_that_ended_the_work(server):
+    # A review: an ACL that refused the release script's command replaced the real error
+    # (a refused store, say) with the release's.
+    def refuse(*_args, **_kwargs):
+        raise redis.exceptions.NoPermissionError("this user has no permissions to run the 'eval' command")
+
+    cache = make_cache()
+    with pytest.raises(ValueError, match="the work's own error"), pytest.MonkeyPatch.context() as patch:
+        with cache.locked():
+            patch.setattr(fakeredis.FakeRedis, "eval", refuse)
+            raise ValueError("the work's own error")
+
+    # Without an error of the work's, the failed release is the one to report. (Another
+    # identity: the lock above was never released, and expires only in its own time.)
+    with pytest.raises(TelenorCacheError, match="while releasing the token lock"), pytest.MonkeyPatch.context() as patch:
+        with make_cache(scope="other").locked():
+            patch.setattr(fakeredis.FakeRedis, "eval", refuse)
 
 
 def test_only_the_owner_releases_the_lock(server, peek):
@@ -426,7 +463,6 @@ def test_a_rediss_url_to_a_redis_without_tls_says_to_check_tls(api, make_setting
 
 def test_a_redis_that_cannot_store_fails_before_any_token_request(make_settings, server, peek, api, monkeypatch):
     """A Redis that refuses writes (out of memory, a read-only replica) costs no token."""
-    import redis  # pylint: disable=import-outside-toplevel
 
     settings = make_settings()
     cache = settings.cache()
