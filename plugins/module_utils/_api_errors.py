@@ -332,29 +332,39 @@ def secret_forms(secret: str) -> set[str]:
     return {form for form in ({secret} | json_forms | url_forms | html_forms | mojibake_forms) if form}
 
 
-# Layers of HTML and percent-encoding peeled before masking: a form value a proxy encoded
-# again, or a page that escaped an escaped page, is two.
+# Rounds of decoding (HTML character references, then percent-encoding), each followed by
+# masking: each round peels one more layer than the encoded forms secret_forms matches as they are.
 _ENCODING_LAYERS = 3
 
 
+def _masked(text: str, secrets: re.Pattern | None) -> str:
+    """``text`` with the known secrets (any of their forms) and any credential masked."""
+    text = secrets.sub(_REDACTED, text) if secrets else text
+    text = _SECRET_MEMBER.sub(lambda match: f'{match.group(1)}"{_REDACTED}"', text)
+    return _AUTH_VALUE.sub(lambda match: f"{match.group(1)} {_REDACTED}", text)
+
+
 def _redacted(text: str, values: t.Iterable[str]) -> str:
-    """``text`` with every form of every value (secret_forms) masked, in the text as it
-    came and in each layer of HTML character references and percent-encoding under it.
-    The text is returned decoded: a message reads better so, and shows no entity or
-    escape from which a reader could rebuild a secret."""
+    """``text`` with every form of every value (secret_forms), and any credential, masked: in
+    the text as it came, and again after each decoding of one HTML or percent-encoding layer.
+    The text is returned decoded: a message reads better so, and shows no entity or escape
+    from which a reader could rebuild a secret."""
     forms = sorted({form for value in values if value for form in secret_forms(value)}, key=len, reverse=True)
     # Longest first, so that no shorter form leaves a piece of a longer one. Case
     # is ignored because the hex digits of %XX and \uXXXX escapes come in either
     # case; masking a value that differs from a secret only in case costs nothing.
-    pattern = re.compile("|".join(re.escape(form) for form in forms), flags=re.IGNORECASE) if forms else None
-    for layer in range(_ENCODING_LAYERS + 1):
-        # Masked before each decoding: a secret that itself looks encoded ("a%41b")
-        # must not be decoded out of the form it was echoed in.
-        text = pattern.sub(_REDACTED, text) if pattern else text
-        decoded = unquote(html.unescape(text))
-        if decoded == text or layer == _ENCODING_LAYERS:
+    secrets = re.compile("|".join(re.escape(form) for form in forms), flags=re.IGNORECASE) if forms else None
+    # Masked before each decoding, and one encoding at a time: a secret that itself looks
+    # encoded ("a%41b") must be matched in the form it was echoed in, not decoded out of it.
+    text = _masked(text, secrets)
+    for _round in range(_ENCODING_LAYERS):
+        before = text
+        for decode in (html.unescape, unquote):
+            decoded = decode(text)
+            if decoded != text:
+                text = _masked(decoded, secrets)
+        if text == before:
             break
-        text = decoded
     return text
 
 
@@ -368,8 +378,6 @@ def safe_excerpt(text: str | bytes | None, *, redact: t.Iterable[str] = (), limi
         text = text.decode("utf-8", errors="replace")
     # Redact before cutting, so that no piece of a secret survives at the edge.
     text = _redacted(text, redact)
-    text = _SECRET_MEMBER.sub(lambda match: f'{match.group(1)}"{_REDACTED}"', text)
-    text = _AUTH_VALUE.sub(lambda match: f"{match.group(1)} {_REDACTED}", text)
     printable = "".join(char if " " <= char <= "~" else " " for char in text)
     words = " ".join(printable.split())
     return words if len(words) <= limit else words[: limit - 3] + "..."
