@@ -302,9 +302,12 @@ def yaml_with_token(text: str, *, key: str, value: str, path: str = "the file") 
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise TokenFileError(f"{path} is not valid yaml: {problem}{where}") from None
-    except (ValueError, OverflowError, TypeError) as exc:
-        # Raised by the constructors (!!int "text", a 13th month, 5,000 digits); their words
-        # quote the value, which may be a secret of the service's.
+    except RecursionError:
+        raise  # "nested too deeply", said for every format by new_content
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        # Raised by the constructors (ValueError for !!int "text" or a 13th month, KeyError for
+        # !!bool "text", AttributeError for !!timestamp "text"); their words quote the value,
+        # which may be a secret of the service's.
         raise TokenFileError(f"{path} is not valid yaml: a value its tag or form cannot hold ({type(exc).__name__})") from None
     if data is None:
         data = {}
@@ -312,7 +315,13 @@ def yaml_with_token(text: str, *, key: str, value: str, path: str = "the file") 
         raise TokenFileError(f"{path} is valid yaml but not a mapping, so format=yaml cannot set a key in it")
     if not _set_dotted(data, key, value, kind="a mapping"):
         return text
-    return yaml.dump(data, Dumper=_InOrderSafeDumper, default_flow_style=False, allow_unicode=True)
+    try:
+        return yaml.dump(data, Dumper=_InOrderSafeDumper, default_flow_style=False, allow_unicode=True)
+    except RecursionError:
+        raise
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        # A value read that cannot be written back (an integer of thousands of digits given in hex).
+        raise TokenFileError(f"{path} holds a value that cannot be written back as yaml ({type(exc).__name__})") from None
 
 
 # --- ini ---------------------------------------------------------------------------------

@@ -317,6 +317,8 @@ def test_yaml_is_written_as_safe_dump_without_sorting_would():
     pytest.param(f'db_password: !!float "{OLD_SECRET}"\n', id="float-tag-on-text"),
     pytest.param("started: 2001-13-14\n", id="no-such-date"),
     pytest.param("port: " + "7" * 5000 + "\n", id="more-digits-than-python-converts"),
+    pytest.param(f'db_password: !!bool "{OLD_SECRET}"\n', id="bool-tag-on-text"),
+    pytest.param(f'rotated: !!timestamp "{OLD_SECRET}"\n', id="timestamp-tag-on-text"),
 ])
 def test_a_yaml_value_that_its_tag_cannot_hold_is_an_error_that_quotes_nothing(before):
     # An attacker's pass: PyYAML raised ValueError here, not YAMLError, so the module failed
@@ -326,6 +328,14 @@ def test_a_yaml_value_that_its_tag_cannot_hold_is_an_error_that_quotes_nothing(b
 
     assert "is not valid yaml: a value its tag or form cannot hold" in caught.value.message
     assert OLD_SECRET not in caught.value.message and "Hk4" not in caught.value.message
+
+
+def test_a_yaml_value_that_cannot_be_written_back_is_an_error_that_quotes_nothing():
+    # Read as an int, which Python will not write out in decimal beyond 4,300 digits.
+    with pytest.raises(TokenFileError) as caught:
+        new_content(("port: 0x" + "f" * 5000 + "\n").encode(), fmt="yaml", value=TOKEN)
+
+    assert "holds a value that cannot be written back as yaml" in caught.value.message
 
 
 # --- env: values over several lines, and the result read by sh -------------------------
