@@ -155,21 +155,26 @@ def _deadline_passed(requests) -> Exception:
     return exc
 
 
-# OpenSSL's reason for a failed handshake, as the ssl module words it: "[SSL: WRONG_VERSION_NUMBER] ...".
-_TLS_REASON = re.compile(r"\[SSL: ([A-Z0-9_]{1,64})\]")
+# OpenSSL's library and reason for a failed handshake, as the ssl module words them:
+# "[SSL: WRONG_VERSION_NUMBER] ...", "[X509: NO_CERTIFICATE_OR_CRL_FOUND] ..."; OpenSSL 3.2 and
+# later word some without a code: "[SSL] record layer failure".
+_TLS_REASON = re.compile(r"\[(SSL|X509|PEM): ([A-Z0-9_]{1,64})\]|\[SSL\] ([a-z0-9 ]{1,64}) \(")
 # A server or gateway that hung up, or failed, in the middle of the handshake: as passing
 # as a dropped connection. Any other reason (a certificate, no TLS version or cipher in
 # common, plain HTTP on the port) is the same on every attempt.
 _TLS_DROPPED = frozenset({"UNEXPECTED_EOF_WHILE_READING", "TLSV1_ALERT_INTERNAL_ERROR"})
 
 
-def _tls_reason(exc: Exception) -> str | None:
+def _tls_reason(exc: Exception) -> tuple[str, str] | tuple[None, None]:
+    """OpenSSL's (library, reason) in the error, if it names them."""
     match = _TLS_REASON.search(str(exc))
-    return match.group(1) if match else None
+    if match is None:
+        return None, None
+    return (match.group(1), match.group(2)) if match.group(1) else ("SSL", match.group(3))
 
 
 def _tls_handshake_dropped(exc: Exception) -> bool:
-    reason = _tls_reason(exc)
+    reason = _tls_reason(exc)[1]
     return reason in _TLS_DROPPED or (reason is None and "EOF occurred in violation of protocol" in str(exc))
 
 
@@ -177,7 +182,17 @@ def _tls_failure_words(exc: Exception) -> str:
     text = str(exc)
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text or "doesn't match" in text:
         return "TLS certificate verification failed (set ca_path to your CA bundle, or validate_certs=false only for testing)"
-    reason = _tls_reason(exc)
+    library, reason = _tls_reason(exc)
+    if library in ("X509", "PEM"):
+        return (
+            f"the CA bundle in ca_path could not be loaded ({library}: {reason}): it must hold PEM certificates"
+            " (-----BEGIN CERTIFICATE-----)"
+        )
+    if reason == "TLSV1_ALERT_INTERNAL_ERROR":
+        return (
+            "the server failed the TLS handshake with an internal_error alert; if it persists, check api_url's"
+            " host name (some servers answer so for a name they have no certificate for)"
+        )
     if _tls_handshake_dropped(exc):
         return f"the server dropped the connection during the TLS handshake ({reason or 'EOF'})"
     return (
