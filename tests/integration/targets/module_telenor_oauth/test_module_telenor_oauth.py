@@ -9,10 +9,12 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.conftest import CLIENT_ID, CLIENT_SECRET
 
 HERE = Path(__file__).parent
+ROOT = HERE.parents[3]
 
 
 def recap_changed(output: str) -> dict[str, int]:
@@ -124,3 +126,34 @@ def test_a_jobs_revocation_spares_the_deployed_token_and_names_what_it_revoked(a
     reports = set(re.findall(r"OUTCOME ([^\"\n]+)", run.stdout))
     assert reports == {outcome}, run.stdout
     assert emulator.stats()["revoked"] == 1
+
+
+def readme_module_recipe() -> list:
+    """The README's play under "The module: obtain, rotate, revoke as tasks", as written there."""
+    section = (ROOT / "README.md").read_text().split("## The module: obtain, rotate, revoke as tasks", 1)[1]
+    return yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+
+
+def test_the_readmes_module_recipe_passes_on_every_variable_the_lookup_reads(ansible, emulator, tmp_path):
+    # A new user's pass: the recipe passed four of them, so with telenor_ca_path (a private CA)
+    # it failed, and with telenor_cache_url it rotated a token in another cache than the lookup's.
+    play = readme_module_recipe()[0]
+    passed = {re.search(r"\{\{ (telenor_\w+)", value).group(1)
+              for value in play["module_defaults"]["group/telenor.oauth.telenor"].values()}
+    fragment = (ROOT / "plugins" / "doc_fragments" / "connection.py").read_text()
+    assert passed == set(re.findall(r"- name: (telenor_\w+)", fragment))
+
+    # And it runs: the module's rotation replaces the token the lookup cached, from variables alone.
+    group_vars = tmp_path / "group_vars"
+    group_vars.mkdir()
+    (group_vars / "all.yml").write_text(yaml.safe_dump({
+        "telenor_client_id": CLIENT_ID, "telenor_client_secret": CLIENT_SECRET, "telenor_api_url": emulator.url}))
+    prime = {"name": "Cache a token through the lookup", "hosts": "all", "gather_facts": False,
+             "tasks": [{"name": "Look it up", "ansible.builtin.debug": {"msg": "{{ lookup('telenor.oauth.telenor_token') }}"},
+                        "no_log": True}]}
+    playbook = tmp_path / "recipe.yml"
+    playbook.write_text(yaml.safe_dump([prime, play], sort_keys=False))
+    run = ansible.run(playbook, inventory=ansible.inventory(2, name="inventory.ini"), env={
+        "TELENOR_CLIENT_ID": "", "TELENOR_CLIENT_SECRET": ""})
+    assert run.rc == 0, run.output
+    assert emulator.stats()["tokens_issued"] == 2 and emulator.stats()["revoked"] == 1
