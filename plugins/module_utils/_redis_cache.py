@@ -282,9 +282,10 @@ class RedisTokenCache:
             what = "failed"
         from ._api_errors import safe_excerpt  # pylint: disable=import-outside-toplevel  # on a failure only
         # The password masked in every form a message may carry it, as the token service's words are.
-        detail = safe_excerpt(str(exc).replace(self._url, self.shown_url), redact=url_secrets(self._url), limit=500)
+        detail = safe_excerpt(str(exc).replace(self._url, self.shown_url), redact=url_secrets(self._url), limit=500).rstrip(". ")
         return (
-            f"The Redis token cache at {self.shown_url} (option cache_url, env TELENOR_TOKEN_CACHE_URL)"
+            f"The Redis token cache at {self.shown_url} (option cache_url, variable telenor_cache_url,"
+            " env TELENOR_TOKEN_CACHE_URL)"
             f" {what} while {doing}: {type(exc).__name__}: {detail}. No token was requested;"
             " fix Redis or unset cache_url to use the file cache"
         )

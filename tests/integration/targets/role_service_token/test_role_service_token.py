@@ -413,6 +413,28 @@ def test_a_later_play_with_other_credentials_that_fail_says_its_hosts_may_hold_t
     assert "not-a-known-secret" not in rotated.output
 
 
+def test_vaulted_credentials_without_a_vault_password_say_how_to_give_it(groups, emulator, tmp_path):
+    # A new user's pass: the likeliest first mistake ended "no vault secrets found.." with no
+    # word of --ask-vault-pass.
+    password_file = tmp_path / "vault-password"
+    password_file.write_text(VAULT_PASSWORD)
+    group_vars = groups.inventory.parent / "group_vars" / "all"
+    group_vars.mkdir(parents=True)
+    # As the README has it: encrypt_string --stdin-name telenor_client_secret >> group_vars/all/telenor.yml
+    vaulted = subprocess.run([str(BIN / "ansible-vault"), "encrypt_string", "--vault-password-file", str(password_file),
+                              "--stdin-name", "telenor_client_secret"], input=CLIENT_SECRET,
+                             check=True, capture_output=True, text=True, env=groups.ansible.env)
+    (group_vars / "telenor.yml").write_text(vaulted.stdout)
+
+    run = groups.run("site_two_plays.yml", env={"TELENOR_CLIENT_SECRET": ""})
+
+    assert run.rc != 0 and emulator.stats()["token_requests"] == 0
+    message = " ".join(run.stdout.split())
+    assert "No token for this run, so no file was written" in message, run.stdout
+    assert "The credentials are vaulted: run with --ask-vault-pass, --vault-password-file or --vault-id." in message
+    assert ".." not in message.split("Obtaining the token failed:", 1)[1]
+
+
 def test_a_rotation_in_batches_rotates_once_and_revokes_nothing_a_later_batch_still_held(groups, emulator):
     assert groups.run("site_serial.yml").rc == 0
     old = groups.token("web1")
