@@ -29,6 +29,8 @@ options:
       - A JMESPath expression applied to the token record instead of returning the bare token.
       - The record has C(access_token), C(token_type), C(expires_in) (seconds left),
         C(expires_at) (epoch seconds), C(scope) and C(authorization) (V(Bearer <token>)).
+      - An expression that names any other field fails before any request, rather than select
+        nothing (null).
     type: str
   force:
     description:
@@ -94,6 +96,7 @@ from ansible.plugins.lookup import LookupBase
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorOAuthError
 from ansible_collections.telenor.oauth.plugins.module_utils._options import settings_from_options, strict_boolean
 from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token
+from ansible_collections.telenor.oauth.plugins.module_utils._token import RESULT_FIELDS
 
 
 def _compile_query(expression: str):
@@ -102,9 +105,27 @@ def _compile_query(expression: str):
     except ImportError as exc:
         raise AnsibleLookupError("The query option of telenor.oauth.telenor_token requires the jmespath Python library") from exc
     try:
-        return jmespath.compile(expression)
+        compiled = jmespath.compile(expression)
     except jmespath.exceptions.JMESPathError as exc:
         raise AnsibleLookupError(f"The query option {expression!r} is not a valid JMESPath expression: {exc}") from None
+    # A misspelt field would select nothing, and null would go into an Authorization header.
+    unknown = sorted(_field_names(compiled.parsed) - set(RESULT_FIELDS))
+    if unknown:
+        raise AnsibleLookupError(
+            f"The query option {expression!r} names {', '.join(map(repr, unknown))}, which the token record does not"
+            f" have; its fields are {', '.join(RESULT_FIELDS)}"
+        )
+    return compiled
+
+
+def _field_names(node: object) -> set[str]:
+    """The field names a parsed JMESPath expression selects."""
+    if not isinstance(node, dict):
+        return set()
+    names = {node["value"]} if node.get("type") == "field" else set()
+    for child in node.get("children", []):
+        names |= _field_names(child)
+    return names
 
 
 # Boolean options are re-read as their source gave them: core's config layer

@@ -46,6 +46,10 @@ def is_sendable_token(token: t.Any) -> bool:
     return isinstance(token, str) and len(token) <= MAX_TOKEN_LENGTH and _B64TOKEN.fullmatch(token) is not None
 
 
+# The fields of the record users see (TokenRecord.as_result), which the lookup's query selects from.
+RESULT_FIELDS = ("access_token", "token_type", "expires_in", "expires_at", "scope", "authorization")
+
+
 @dataclasses.dataclass(frozen=True)
 class TokenRecord:
     """One issued token. ``refresh_token`` is cached but never returned by default.
@@ -82,7 +86,7 @@ class TokenRecord:
         return self.expires_at - now > 0 and self.seconds_left(now) >= margin
 
     def as_result(self, now: float | None = None) -> dict[str, t.Any]:
-        """The record users see: no refresh token."""
+        """The record users see (its keys are RESULT_FIELDS): no refresh token."""
         return {
             "access_token": self.access_token,
             "token_type": self.token_type,
