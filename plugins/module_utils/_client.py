@@ -178,9 +178,16 @@ def _tls_handshake_dropped(exc: Exception) -> bool:
     return reason in _TLS_DROPPED or (reason is None and "EOF occurred in violation of protocol" in str(exc))
 
 
-def _tls_failure_words(exc: Exception) -> str:
+def _tls_failure_words(exc: Exception, ca_path: str | None) -> str:
     text = str(exc)
-    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text or "doesn't match" in text:
+    if "Hostname mismatch" in text or "doesn't match" in text:
+        return "TLS certificate verification failed: the server's certificate is not for api_url's host name"
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        if ca_path:
+            return (
+                f"TLS certificate verification failed: no CA in ca_path {ca_path!r} signed the server's certificate"
+                " (give the CA that did: the API's, or your TLS-inspecting proxy's)"
+            )
         return "TLS certificate verification failed (set ca_path to your CA bundle, or validate_certs=false only for testing)"
     library, reason = _tls_reason(exc)
     if library in ("X509", "PEM"):
@@ -221,12 +228,14 @@ def _malformed_answer(exc: Exception) -> str | None:
     return None
 
 
-def _transport_message(exc: Exception, action: str, *, deadline_passed: bool = False, timeout: float = 0) -> str:
+def _transport_message(
+    exc: Exception, action: str, *, deadline_passed: bool = False, timeout: float = 0, ca_path: str | None = None,
+) -> str:
     requests = _requests()
     if deadline_passed:
         why = f"timed out: no complete answer within {timeout:g} s (see the timeout option)"
     elif isinstance(exc, requests.exceptions.SSLError):
-        why = _tls_failure_words(exc)
+        why = _tls_failure_words(exc, ca_path)
     elif isinstance(exc, requests.exceptions.ConnectTimeout):
         why = "timed out connecting"
     elif isinstance(exc, requests.exceptions.Timeout):
@@ -340,7 +349,8 @@ class TelenorClient:
             except requests.exceptions.SSLError as exc:
                 if not _tls_handshake_dropped(exc):
                     # A certificate problem, or a TLS the server and we do not share, stays on retrying.
-                    raise TelenorTransportError(_transport_message(exc, action), attempts=attempt) from None
+                    message = _transport_message(exc, action, ca_path=self.settings.ca_path)
+                    raise TelenorTransportError(message, attempts=attempt) from None
                 self._wait_or_give_up(exc, action, attempt, attempts)
                 continue
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,

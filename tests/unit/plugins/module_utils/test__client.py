@@ -540,6 +540,23 @@ def test_untrusted_certificate_fails_at_once_and_says_what_to_do(tls_api, delays
     assert_nothing_secret_in(caught.value)
 
 
+def test_a_ca_path_that_did_not_sign_the_certificate_is_named(tls_api, delays, tmp_path):
+    # A new user's pass: "set ca_path to your CA bundle" when ca_path was set, to another CA.
+    other_ca, dummy_key = self_signed_certificate(str(tmp_path))
+    with pytest.raises(TelenorTransportError) as caught:
+        make_client(tls_api.url, delays, retries=3, ca_path=other_ca).request_token()
+
+    assert f"no CA in ca_path {other_ca!r} signed the server's certificate" in str(caught.value)
+    assert caught.value.attempts == 1 and not caught.value.retryable
+
+
+def test_a_certificate_for_another_host_name_says_so(tls_api, delays, certificate):
+    with pytest.raises(TelenorTransportError) as caught:  # the certificate is for 127.0.0.1 only
+        make_client(tls_api.url.replace("127.0.0.1", "localhost"), delays, ca_path=certificate[0]).request_token()
+
+    assert "the server's certificate is not for api_url's host name" in str(caught.value)
+
+
 @pytest.mark.parametrize(("answer", "words"), [
     pytest.param(b"", "dropped the connection during the TLS handshake", id="closed-after-the-client-hello"),
     pytest.param(b"\x15\x03\x03\x00\x02\x02\x50", "failed the TLS handshake with an internal_error alert; if it persists,"
