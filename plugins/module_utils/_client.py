@@ -466,6 +466,12 @@ class TelenorClient:
             )
         elif error.code == 1:
             notes.append("Check too that client_id and client_secret are not swapped")
+        user_looks_like = portal_login_kind(self.settings.username or "") if self.settings.grant_type == PASSWORD else None
+        if user_looks_like:
+            notes.append(
+                f"The username looks like {user_looks_like}: that is how a person's Connectid or Min Bedrift"
+                " login looks, and a system user is not a person"
+            )
         secret = self.settings.client_secret
         if secret != secret.strip():
             notes.append(

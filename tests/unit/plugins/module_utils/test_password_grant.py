@@ -327,6 +327,25 @@ def test_a_wrong_system_user_gets_the_explained_error(api, make_settings):
     assert USER_PASSWORD not in caught.value.message and CLIENT_SECRET not in caught.value.message
 
 
+@pytest.mark.parametrize(("username", "words"), [
+    pytest.param("ola.nordmann@example.com", "The username looks like an e-mail address", id="e-mail"),
+    pytest.param("+47 912 34 567", "The username looks like a mobile number", id="mobile-number"),
+    pytest.param(USERNAME, None, id="a-system-user"),
+])
+def test_a_username_that_looks_like_a_persons_login_is_pointed_out(api, make_settings, username, words):
+    # A new user's pass: the client_id was checked for a Connectid look, the username not.
+    api.reply(TOKEN_PATH, 401, {"error": "invalid_grant", "error_code": 22,
+                                "error_description": "Basic Authentication failed, bad username or password."})
+
+    with pytest.raises(TelenorAPIError) as caught:
+        obtain_token(make_settings(username=username))
+
+    if words:
+        assert f"{words}: that is how a person's Connectid or Min Bedrift login looks" in caught.value.message
+    else:
+        assert "The username looks like" not in caught.value.message
+
+
 def test_a_client_id_that_looks_like_a_login_is_explained_for_the_password_grant(api, make_settings):
     api.reply(TOKEN_PATH, 401, "Error code 1 - Invalid client id")
 
