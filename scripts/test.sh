@@ -158,7 +158,7 @@ soak_target=tests/integration/targets/role_service_token_schedule
 # side, so that the suite does not wait for one long lane after the others have ended. The
 # first half is these targets (about half of the CPU time on either core); the second is
 # every other one, so that a new target is never left out.
-first_half_targets=(role_service_token hardening_secrets password_grant packaging)
+first_half_targets=(role_service_token secret_leak_scan password_grant packaging)
 integration() {  # integration VENV first-half|second-half
   local target selection=()
   if [ "$2" = first-half ]; then

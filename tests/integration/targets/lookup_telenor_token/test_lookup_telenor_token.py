@@ -22,7 +22,7 @@ FAIL = HERE / "fail.yml"
 
 def test_every_fork_shares_one_token_request_and_a_rerun_makes_none(ansible, emulator):
     # As many hosts as forks, so that all of them miss the cold cache at once. The same at
-    # scale (500 hosts) and across concurrent ansible-playbook processes is in hardening_faults;
+    # scale (200 hosts) and across concurrent ansible-playbook processes is in faults_and_concurrency;
     # here each host uses the token on the protected resource.
     inventory = ansible.inventory(10)
     first = ansible.run(FLEET, inventory=inventory, forks=10)
@@ -158,7 +158,7 @@ def test_api_errors_are_explained(ansible, emulator, env, options, expected):
 )
 def test_bad_input_fails_before_any_request(ansible, emulator, env, expected):
     # From the environment, where a CI secret that is not set gives an empty variable;
-    # hardening_inputs has the same checks with each value given as an option.
+    # bad_input has the same checks with each value given as an option.
     run = ansible.run(FAIL, inventory=ansible.inventory(1), env=env)
     assert run.rc != 0
     assert expected in run.output, run.output
@@ -191,7 +191,7 @@ def test_tls_certificate_is_verified_by_default(ansible, tls_emulator):
 def test_proxy_environment_is_honoured(ansible, emulator):
     # A proxy that does not exist: the request must go to it (and fail), proving
     # HTTPS_PROXY/HTTP_PROXY are used. The API is not on loopback: a loopback one is
-    # never proxied (issue 9; hardening_faults/test_controller_faults.py).
+    # never proxied (issue 9; faults_and_concurrency/test_controller_faults.py).
     env = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": "",
            "TELENOR_RETRIES": "0", "TELENOR_API_URL": "https://api.telenor.invalid"}
     run = ansible.run(FAIL, inventory=ansible.inventory(1), env=env)

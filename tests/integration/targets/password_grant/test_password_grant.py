@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import BIN, CLIENT_ID, CLIENT_SECRET, SYSTEM_USERS, core_independent
-from tests.integration.targets.hardening_secrets.test_hardening_secrets import (
+from tests.integration.targets.secret_leak_scan.test_secret_leak_scan import (
     VAULT_PASSWORD,
     LeakScan,
     token_cache_class,
@@ -139,7 +139,7 @@ def test_a_refresh_keeps_the_user_and_a_refused_refresh_falls_back_to_the_passwo
 
 
 class PasswordLeakScan(LeakScan):
-    """The hardening_secrets scan, also looking for the system users' passwords."""
+    """The secret leak scan, also looking for the system users' passwords."""
 
     def needles(self) -> dict[str, str]:
         found = super().needles()

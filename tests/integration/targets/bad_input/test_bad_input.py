@@ -192,10 +192,10 @@ def task_name(name: str, edge: str) -> str:
 
 def rows_play(members: list[tuple[str, str]]) -> dict:
     """One play with a task per (row, edge), each with the row's options from the vars file
-    (hardening_rows) and the row's variables as task vars (for the lookup's vars: sources)."""
+    (bad_input_rows) and the row's variables as task vars (for the lookup's vars: sources)."""
     tasks = []
     for name, edge in members:
-        options = f"hardening_rows[{json.dumps(task_name(name, edge))}]"
+        options = f"bad_input_rows[{json.dumps(task_name(name, edge))}]"
         if edge == "lookup":
             task = {"ansible.builtin.debug": {"msg": f"{{{{ lookup('telenor.oauth.telenor_token', **{options}) | length }}}}"}}
         else:
@@ -263,7 +263,7 @@ class Batches:
         else:
             playbook = workdir / "rows.yml"
             playbook.write_text(yaml.safe_dump([rows_play(members)], sort_keys=False, width=1000))
-            data = {"hardening_rows": {task_name(name, edge): fill(getattr(ROWS_BY_NAME[name], edge), places)
+            data = {"bad_input_rows": {task_name(name, edge): fill(getattr(ROWS_BY_NAME[name], edge), places)
                                        for name, edge in members}}
         if row.ini:
             (workdir / "ansible.cfg").write_text(row.ini)  # ansible-playbook runs in workdir
