@@ -34,7 +34,7 @@ import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
-from ._errors import TelenorConfigError
+from ._errors import missing_library
 from ._token import TokenRecord
 
 if t.TYPE_CHECKING:
@@ -45,7 +45,7 @@ try:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-except ImportError:  # pragma: no cover - reported by the edges with missing_required_lib
+except ImportError:  # pragma: no cover - CacheIdentity says so when a cache is built
     HAS_CRYPTOGRAPHY = False
 else:
     HAS_CRYPTOGRAPHY = True
@@ -95,6 +95,11 @@ class CacheIdentity:
     grant_type: str = "client_credentials"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # Every cache, file or Redis, seals its records through an identity: the one check.
+        if not HAS_CRYPTOGRAPHY:
+            raise missing_library("cryptography", "for the encrypted token cache")
 
     @property
     def _sealing_password(self) -> str | None:
@@ -230,11 +235,6 @@ class TokenCache:
     """The cache entry of one identity."""
 
     def __init__(self, cache_dir: str, identity: CacheIdentity, *, may_fall_back: bool = False) -> None:
-        if not HAS_CRYPTOGRAPHY:
-            raise TelenorConfigError(
-                "The cryptography Python library is required for the encrypted token cache;"
-                " install it on the host that runs this (python3 -m pip install cryptography)"
-            )
         self.cache_dir = cache_dir
         self.identity = identity
         self.key = identity.key

@@ -28,10 +28,10 @@ from ._errors import (
     PASSWORD,
     TOKEN_ENDPOINT,
     TelenorAPIError,
-    TelenorConfigError,
     TelenorResponseError,
     TelenorTransportError,
     is_transient_answer,
+    missing_library,
 )
 from ._api_errors import ENDPOINT_ACTIONS, api_error, telenor_error_code
 from ._deadline import MAX_RESPONSE_BYTES, AttemptDeadline, read_bounded, watched_adapter
@@ -128,10 +128,7 @@ def _requests():
     try:
         import requests  # pylint: disable=import-outside-toplevel
     except ImportError:
-        raise TelenorConfigError(
-            "The requests Python library is required to talk to the Telenor API;"
-            " install it on the controller (python3 -m pip install requests)"
-        ) from None
+        raise missing_library("requests", "to talk to the Telenor API") from None
     return requests
 
 

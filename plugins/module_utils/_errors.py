@@ -11,6 +11,8 @@ reading of error answers live in ``_api_errors``, loaded with the HTTP client.""
 
 from __future__ import annotations
 
+import sys
+
 TOKEN_ENDPOINT = "token"
 LOGOUT_ENDPOINT = "logout"
 
@@ -80,3 +82,15 @@ class TelenorResponseError(TelenorOAuthError):
 
 class TelenorCacheError(TelenorOAuthError):
     """The token cache directory cannot be used."""
+
+
+def missing_library(library: str, needed_for: str, instead: str = "") -> TelenorConfigError:
+    """The error for a Python library that is not installed, raised where the library is first needed.
+
+    The one check per library, for the lookup and the modules alike. It names the
+    interpreter: a module runs on the managed host's Python, the lookup on the controller's.
+    """
+    return TelenorConfigError(
+        f"The {library} Python library is required {needed_for}; install it for the Python that runs this:"
+        f" {sys.executable or 'python3'} -m pip install {library}{instead}"
+    )

@@ -34,7 +34,7 @@ import typing as t
 from urllib.parse import parse_qs, urlsplit
 
 from ._cache import MAX_RECORD_BYTES, CacheIdentity, poll_for_lock
-from ._errors import TelenorCacheError, TelenorConfigError
+from ._errors import TelenorCacheError, TelenorConfigError, missing_library
 from ._options import url_secrets, url_without_password
 from ._token import TokenRecord
 
@@ -177,10 +177,8 @@ def _redis():
     try:
         import redis  # pylint: disable=import-outside-toplevel
     except ImportError:
-        raise TelenorConfigError(
-            "The redis Python library is required for the Redis token cache (option cache_url);"
-            " install it on the host that runs this: python3 -m pip install redis"
-            " (or unset cache_url to use the file cache)"
+        raise missing_library(
+            "redis", "for the Redis token cache (option cache_url)", " (or unset cache_url to use the file cache)"
         ) from None
     return redis
 

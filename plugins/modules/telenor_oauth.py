@@ -282,17 +282,15 @@ retryable:
     - V(false) for what every run would meet again - a setting that is wrong, refused credentials,
       a TLS certificate that does not verify or a TLS handshake that fails for another reason,
       an answer that is not a token response.
-  returned: on failure, except when a required Python library is missing
+  returned: on failure
   type: bool
   sample: true
 """
 
 import hashlib
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from ansible_collections.telenor.oauth.plugins.module_utils._cache import HAS_CRYPTOGRAPHY
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import CLIENT_CREDENTIALS, GRANT_TYPES, TelenorOAuthError
 from ansible_collections.telenor.oauth.plugins.module_utils._options import (
     DEFAULT_API_URL,
@@ -301,13 +299,6 @@ from ansible_collections.telenor.oauth.plugins.module_utils._options import (
     url_secrets,
 )
 from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token, revoke_token
-
-try:
-    import requests  # noqa: F401, pylint: disable=unused-import
-except ImportError:
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()
-else:
-    REQUESTS_IMPORT_ERROR = None
 
 
 def _env(name: str) -> dict:
@@ -393,10 +384,6 @@ def main() -> None:
     # A password in api_url is refused below, but the failure's invocation
     # would still echo the URL: mask it like any no_log value.
     module.no_log_values.update(url_secrets(module.params["api_url"]))
-    if REQUESTS_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"))
     try:
         settings = settings_from_options(module.params.get)
         if module.params["state"] == "absent":

@@ -33,7 +33,7 @@ from ansible.utils.plugin_docs import add_fragments
 
 from ansible_collections.telenor.oauth.plugins.doc_fragments import connection
 from ansible_collections.telenor.oauth.plugins.lookup import telenor_token
-from ansible_collections.telenor.oauth.plugins.module_utils import _cache, _failure_memo
+from ansible_collections.telenor.oauth.plugins.module_utils import _failure_memo
 from ansible_collections.telenor.oauth.plugins.modules import telenor_oauth
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_telenor_api import (
     CLIENT_ID,
@@ -42,6 +42,7 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
     TOKEN_PATH,
     TOKEN_PREFIX,
 )
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.missing_libraries import MISSING_LIBRARIES
 
 FQCN = "telenor.oauth.telenor_token"
 FIRST = f"{TOKEN_PREFIX}-1"
@@ -236,29 +237,13 @@ def test_a_query_without_jmespath_names_the_library_before_any_request(api, opti
     assert lookup(**options) == [FIRST]  # the bare token needs no jmespath
 
 
-def _without_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "requests", None)  # any `import requests` now fails
-
-
-def _without_cryptography(monkeypatch: pytest.MonkeyPatch) -> None:
-    # What _cache looks like when its cryptography imports failed.
-    monkeypatch.setattr(_cache, "HAS_CRYPTOGRAPHY", False)
-    for name in ("InvalidTag", "hashes", "AESGCM", "HKDF"):
-        monkeypatch.delattr(_cache, name)
-
-
-@pytest.mark.parametrize(
-    ("remove", "library"),
-    [
-        pytest.param(_without_requests, "requests", id="requests"),
-        pytest.param(_without_cryptography, "cryptography", id="cryptography"),
-    ],
-)
+@pytest.mark.parametrize(("remove", "library"), MISSING_LIBRARIES)
 def test_a_missing_library_is_a_lookup_error_naming_it_before_any_request(api, options, monkeypatch, remove, library):
     remove(monkeypatch)
     with pytest.raises(AnsibleLookupError) as error:
         lookup(**options)
-    assert library in str(error.value)
+    assert f"The {library} Python library is required" in str(error.value)
+    assert f"-m pip install {library}" in str(error.value)
     assert api.seen == []
 
 

@@ -32,6 +32,7 @@ from ansible_collections.telenor.oauth.plugins.module_utils._redis_cache import 
 from ansible_collections.telenor.oauth.plugins.module_utils._service import obtain_token, revoke_token  # noqa: E402
 from ansible_collections.telenor.oauth.plugins.module_utils._token import TokenRecord  # noqa: E402
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_getter  # noqa: E402
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.missing_libraries import without_cryptography  # noqa: E402
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_telenor_api import (  # noqa: E402
     CLIENT_ID,
     CLIENT_SECRET,
@@ -155,6 +156,13 @@ def test_cache_ca_path_needs_a_rediss_url(make_settings, tmp_path):
 def test_a_missing_redis_library_says_how_to_install_it(monkeypatch, make_settings, api):
     monkeypatch.setitem(sys.modules, "redis", None)
     with pytest.raises(TelenorConfigError, match=r"redis Python library .* pip install redis"):
+        obtain_token(make_settings())
+    assert api.token_requests == []
+
+
+def test_a_missing_cryptography_library_says_how_to_install_it_before_any_request(monkeypatch, make_settings, api, server):
+    without_cryptography(monkeypatch)
+    with pytest.raises(TelenorConfigError, match=r"cryptography Python library .* pip install cryptography"):
         obtain_token(make_settings())
     assert api.token_requests == []
 

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 import typing as t
@@ -18,7 +19,6 @@ import pytest
 import yaml
 
 from ansible.module_utils import _internal as module_utils_internal
-from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 from ansible.plugins.filter.core import get_hash
@@ -38,6 +38,7 @@ from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.fake_tele
     closed_port,
 )
 from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.documented_options import documented_getter
+from ansible_collections.telenor.oauth.tests.unit.plugins.module_utils.missing_libraries import MISSING_LIBRARIES
 
 FIRST = f"{TOKEN_PREFIX}-1"
 SECOND = f"{TOKEN_PREFIX}-2"
@@ -298,19 +299,15 @@ def test_missing_credentials_fail_naming_option_and_variable_without_a_request(
     assert api.seen == []
 
 
-@pytest.mark.parametrize(
-    ("attribute", "value", "library"),
-    [
-        pytest.param("REQUESTS_IMPORT_ERROR", "Traceback: ModuleNotFoundError: No module named 'requests'", "requests",
-                     id="requests"),
-        pytest.param("HAS_CRYPTOGRAPHY", False, "cryptography", id="cryptography"),
-    ],
-)
-def test_a_missing_library_is_reported_with_missing_required_lib(run, base_args, api, monkeypatch, attribute, value, library):
-    monkeypatch.setattr(telenor_oauth, attribute, value)
+@pytest.mark.parametrize(("remove", "library"), MISSING_LIBRARIES)
+def test_a_missing_library_is_named_with_the_interpreter_to_install_it_for(run, base_args, api, monkeypatch, remove,
+                                                                          library):
+    remove(monkeypatch)
     outcome = run(base_args)
     assert outcome.failed
-    assert outcome.result["msg"] == missing_required_lib(library)
+    assert outcome.result["msg"].startswith(f"The {library} Python library is required")
+    assert f"{sys.executable} -m pip install {library}" in outcome.result["msg"]
+    assert outcome.result["retryable"] is False
     assert api.seen == []
 
 
