@@ -300,8 +300,7 @@ def test_missing_credentials_fail_naming_option_and_variable_without_a_request(
 
 
 @pytest.mark.parametrize(("remove", "library"), MISSING_LIBRARIES)
-def test_a_missing_library_is_named_with_the_interpreter_to_install_it_for(run, base_args, api, monkeypatch, remove,
-                                                                          library):
+def test_a_missing_library_is_named_with_the_interpreter_to_install_it_for(run, base_args, api, monkeypatch, remove, library):
     remove(monkeypatch)
     outcome = run(base_args)
     assert outcome.failed
