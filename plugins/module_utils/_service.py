@@ -128,23 +128,26 @@ def _store_or_revoke(settings: Settings, cache, record: TokenRecord) -> None:
         raise TelenorCacheError(f"{why}; {outcome}") from None
 
 
-def revoke_token(settings: Settings, access_token: str | None = None, *, check_mode: bool = False) -> bool:
-    """Revoke ``access_token``, or the cached token; True when a live token was revoked.
+def revoke_token(settings: Settings, access_token: str | None = None, *, check_mode: bool = False) -> str | None:
+    """Revoke ``access_token``, or the cached token; return the live token revoked, or None.
 
-    The cached record is dropped when its token is revoked or found already
-    invalid; it is kept when the revocation fails, so nothing is lost.
+    The cached token is read under the cache's lock, so the token returned is the one
+    logged out even when another process rotates it at the same time. The cached record
+    is dropped when its token is revoked or found already invalid; it is kept when the
+    revocation fails, so nothing is lost. In check mode nothing changes, and the token
+    returned is the one that would be revoked.
     """
     cache = settings.cache()
     if check_mode:
         record = cache.load()
         if access_token:
-            return True
-        return record is not None and record.seconds_left() > 0
+            return access_token
+        return record.access_token if record is not None and record.seconds_left() > 0 else None
     with cache.locked():
         record = cache.load()
         token = access_token or (record.access_token if record else None)
         if not token:
-            return False
+            return None
         is_cached = record is not None and record.access_token == token
         if is_cached:
             # Drop the record before the logout, so that a process killed
@@ -152,9 +155,9 @@ def revoke_token(settings: Settings, access_token: str | None = None, *, check_m
             # as valid; put it back if the logout fails.
             cache.delete()
             if record.seconds_left() <= 0:
-                return False  # expired: nothing left to revoke
+                return None  # expired: nothing left to revoke
         try:
-            return settings.client().revoke(token)
+            return token if settings.client().revoke(token) else None
         except BaseException:
             # Whatever went wrong (an API error, a bug, KeyboardInterrupt),
             # the token may still be live: keep it cached.

@@ -336,12 +336,6 @@ def token_fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()[:12]
 
 
-def live_cached_token(settings) -> str | None:
-    """The cached token that state=absent without access_token revokes, if it has not expired."""
-    record = settings.cache().load()
-    return record.access_token if record is not None and record.seconds_left() > 0 else None
-
-
 def ensure_present(module: AnsibleModule, settings) -> dict:
     force = module.params["force"]
     obtained = obtain_token(settings, force=force, check_mode=module.check_mode)
@@ -357,7 +351,7 @@ def ensure_present(module: AnsibleModule, settings) -> dict:
         result["replaced_access_token"] = previous.access_token
         return result
     try:
-        result["revoked"] = revoke_token(settings, previous.access_token)
+        result["revoked"] = revoke_token(settings, previous.access_token) is not None
         if result["revoked"]:
             result["revoked_fingerprint"] = token_fingerprint(previous.access_token)
     except TelenorOAuthError as exc:
@@ -367,15 +361,14 @@ def ensure_present(module: AnsibleModule, settings) -> dict:
 
 
 def ensure_absent(module: AnsibleModule, settings) -> dict:
-    # Revoke the token by value, so that the fingerprint reported is the one logged out even if
-    # another process rotates the cached token meanwhile. An expired cached record is left to
-    # revoke_token, which drops it without a request.
-    token = module.params["access_token"] or live_cached_token(settings)
-    would_revoke = revoke_token(settings, token, check_mode=module.check_mode)
+    # revoke_token names the token it revoked, so the fingerprint reported is the one logged
+    # out even if another process rotates the cached token meanwhile. An expired cached record
+    # is dropped without a request.
+    revoked = revoke_token(settings, module.params["access_token"], check_mode=module.check_mode)
     # In check mode nothing is revoked; changed says whether it would be.
-    result = {"changed": would_revoke, "cached": False, "revoked": would_revoke and not module.check_mode}
-    if would_revoke and token:
-        result["revoked_fingerprint"] = token_fingerprint(token)
+    result = {"changed": revoked is not None, "cached": False, "revoked": revoked is not None and not module.check_mode}
+    if revoked is not None:
+        result["revoked_fingerprint"] = token_fingerprint(revoked)
     return result
 
 
