@@ -453,21 +453,6 @@ def _describe_oauth_error(
     return text
 
 
-def describe_api_error(
-    endpoint: str,
-    status: int,
-    code: int | None,
-    *,
-    body: str | bytes | None = None,
-    www_authenticate: str | None = None,
-    redact: t.Iterable[str] = (),
-    grant_type: str = CLIENT_CREDENTIALS,
-) -> str:
-    """Return the words for an HTTP error answer of the given endpoint, under ``grant_type``."""
-    found = oauth_error(body, www_authenticate) if code is None else None
-    return _error_words(endpoint, status, code, found, body=body, redact=redact, grant_type=grant_type)
-
-
 def _error_words(
     endpoint: str,
     status: int,
@@ -478,7 +463,8 @@ def _error_words(
     redact: t.Iterable[str],
     grant_type: str,
 ) -> str:
-    """describe_api_error, given the answer's OAuth error (``found``) already read."""
+    """The words for an HTTP error answer of ``endpoint``, under ``grant_type``; ``found`` is the
+    answer's OAuth error, already read (None when it has a Telenor code or no OAuth error)."""
     action = ENDPOINT_ACTIONS.get(endpoint, endpoint)
     if code is None:
         redact = tuple(redact)

@@ -367,8 +367,6 @@ def test_a_client_id_that_looks_like_a_login_is_explained_for_the_password_grant
     ],
 )
 def test_rfc6749_error_names_get_the_hint_that_is_true_for_the_grant(name, grant_type, words):
-    message = _api_errors.describe_api_error(
-        TOKEN_ENDPOINT, 401, None, body=json.dumps({"error": name}), grant_type=grant_type,
-    )
+    message = _api_errors.api_error(TOKEN_ENDPOINT, 401, json.dumps({"error": name}), grant_type=grant_type).message
     assert f"OAuth error {name}" in message
     assert words in message
