@@ -90,7 +90,7 @@ def _retry_after_seconds(value: str) -> float:
         return math.nan
 
 
-def retry_delay(attempt: int, retry_after: str | None, *, rand: t.Callable[[], float] = random.random) -> float:
+def retry_delay(attempt: int, retry_after: str | None) -> float:
     """Seconds to wait before retry number ``attempt`` (1-based).
 
     A server's ``Retry-After``, in seconds or as an HTTP date (RFC 9110 section
@@ -102,7 +102,7 @@ def retry_delay(attempt: int, retry_after: str | None, *, rand: t.Callable[[], f
     if not math.isnan(seconds):
         return min(max(seconds, 0.0), RETRY_AFTER_CAP)
     ceiling = min(RETRY_MAX_DELAY, RETRY_BASE_DELAY * (2 ** min(attempt - 1, 32)))
-    return ceiling / 2 + rand() * ceiling / 2
+    return ceiling / 2 + random.random() * ceiling / 2
 
 
 # identity: a compressed answer could expand far beyond the 64 KiB read bound.

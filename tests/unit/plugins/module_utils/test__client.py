@@ -22,7 +22,6 @@ from ansible_collections.telenor.oauth.plugins.module_utils._client import (
     RETRY_MAX_DELAY,
     TelenorClient,
     basic_authorization,
-    retry_delay,
 )
 from ansible_collections.telenor.oauth.plugins.module_utils._options import Settings
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import (
@@ -104,19 +103,22 @@ def test_basic_authorization_splits_back_at_the_first_colon(client_secret):
     assert (scheme, user, password) == ("Basic", "my-app", client_secret)
 
 
-# --- retry_delay ---------------------------------------------------------------
+# --- waits between attempts ------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("attempt", "ceiling"),
-    [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (6, RETRY_MAX_DELAY), (7, RETRY_MAX_DELAY), (60, RETRY_MAX_DELAY)],
-)
-def test_retry_delay_grows_exponentially_with_jitter_up_to_a_cap(attempt, ceiling):
-    assert retry_delay(attempt, None, rand=lambda: 0.0) == pytest.approx(ceiling / 2)
-    assert retry_delay(attempt, None, rand=lambda: 0.999999) == pytest.approx(ceiling, rel=1e-5)
-    samples = {retry_delay(attempt, None) for dummy in range(50)}
-    assert all(ceiling / 2 <= sample <= ceiling for sample in samples)
-    assert len(samples) > 1  # jittered, so that many clients do not retry in step
+def test_each_retry_waits_longer_with_jitter_up_to_a_cap(api, delays):
+    ceilings = [0.5, 1.0, 2.0, 4.0, 8.0, RETRY_MAX_DELAY, RETRY_MAX_DELAY, RETRY_MAX_DELAY]
+    for run in range(2):
+        for dummy in ceilings:
+            api.reply(TOKEN_PATH, 503, "try later")
+        make_client(api.url, delays, retries=len(ceilings)).request_token()
+    first_run, second_run = delays[:len(ceilings)], delays[len(ceilings):]
+
+    for waits in (first_run, second_run):
+        assert len(waits) == len(ceilings)
+        # Equal jitter: at least half of each ceiling, so that a retry never comes at once.
+        assert all(ceiling / 2 <= wait <= ceiling for wait, ceiling in zip(waits, ceilings))
+    assert first_run != second_run  # jittered, so that many clients do not retry in step
 
 
 # The client's waits as it makes them (sleep=delays.append), for answers with a Retry-After.
