@@ -117,11 +117,6 @@ def select_secret(secrets: VaultSecrets | None, vault_id: str | None, *, option:
     )
 
 
-def header_label(vault_id: str) -> str:
-    """Return the vault id that a file encrypted with ``vault_id`` names in its header."""
-    return vault_id or UNLABELLED_VAULT_ID
-
-
 def read_existing(path: str, secrets: VaultSecrets) -> ExistingVaultFile | None:
     """Return the vault file at ``path`` decrypted, or None when there is no file.
 
@@ -186,7 +181,7 @@ def ensure_vault_file(
     # Vault text is salted: the file is current when its secret, its header and its data are.
     current = existing is not None and all((
         existing.secret is secret,
-        existing.label == header_label(used_id),
+        existing.label == (used_id or UNLABELLED_VAULT_ID),  # the id its header names
         same_data(existing.plaintext, payload),
     ))
     mode_differs = existing is not None and existing.mode != file_mode

@@ -35,11 +35,9 @@ from ansible_collections.telenor.oauth.plugins.action.token_vault import (
     TokenVaultError,
     encrypt,
     ensure_vault_file,
-    header_label,
     plain_data,
     read_existing,
     same_data,
-    select_secret,
     vault_payload,
 )
 from ansible_collections.telenor.oauth.plugins.modules import token_vault as token_vault_docs
@@ -153,34 +151,23 @@ def test_same_data_tells_true_from_one():
 # --- options ------------------------------------------------------------------------------
 
 
-def test_select_secret_defaults_to_the_runs_first_secret(secrets, default_secret):
-    assert select_secret(secrets, None) == ("default", default_secret)
-    assert select_secret(list(reversed(secrets)), "")[0] == "prod"
+def test_ensure_without_a_vault_id_encrypts_with_the_runs_first_secret(tmp_path, secrets):
+    # As ansible-vault encrypt does when it is given one secret.
+    path = tmp_path / "token.vault"
+    result = ensure_vault_file(str(path), RECORD, secrets=list(reversed(secrets)), vault_id="")
+    assert result["vault_id"] == "prod"
+    assert path.read_bytes().startswith(b"$ANSIBLE_VAULT;1.2;AES256;prod\n")
+    assert yaml.safe_load(decrypt(path, PROD_PASSWORD)) == RECORD
 
 
-def test_select_secret_by_vault_id(secrets, prod_secret):
-    assert select_secret(secrets, "prod") == ("prod", prod_secret)
-
-
-def test_select_secret_names_the_loaded_ids_only(secrets):
+def test_ensure_with_an_unknown_vault_id_names_the_loaded_ids_only_and_writes_nothing(tmp_path, secrets):
+    path = tmp_path / "token.vault"
     with pytest.raises(TokenVaultError) as caught:
-        select_secret(secrets + [("prod", VaultSecret(b"again"))], "staging")
+        ensure_vault_file(str(path), RECORD, secrets=secrets + [("prod", VaultSecret(b"again"))], vault_id="staging")
     message = str(caught.value)
     assert message.startswith("vault_id 'staging' is not one of this run's vault ids (default, prod)")
     assert "pw-" not in message and "again" not in message
-
-
-@pytest.mark.parametrize("secrets_", [None, []])
-def test_select_secret_without_secrets(secrets_):
-    with pytest.raises(TokenVaultError) as caught:
-        select_secret(secrets_, "prod")
-    assert str(caught.value) == NO_SECRET_MESSAGE
-    assert "service_token_vault_file" in NO_SECRET_MESSAGE and "--vault-id" in NO_SECRET_MESSAGE
-
-
-@pytest.mark.parametrize(("vault_id", "label"), [("default", "default"), ("prod", "prod"), ("", "default")])
-def test_header_label(vault_id, label):
-    assert header_label(vault_id) == label
+    assert not path.exists()
 
 
 @pytest.mark.parametrize(
@@ -407,10 +394,13 @@ def test_ensure_rewrites_a_payload_nested_too_deeply_to_compare(tmp_path, secret
     assert yaml.safe_load(decrypt(path, DEFAULT_PASSWORD)) == RECORD
 
 
-def test_ensure_without_secrets_fails_before_touching_anything(tmp_path):
+@pytest.mark.parametrize("no_secrets", [None, []])
+def test_ensure_without_secrets_says_how_to_give_one_before_touching_anything(tmp_path, no_secrets):
     path = tmp_path / "token.vault"
-    with pytest.raises(TokenVaultError, match="needs a vault secret"):
-        ensure_vault_file(str(path), RECORD, secrets=[])
+    with pytest.raises(TokenVaultError) as caught:
+        ensure_vault_file(str(path), RECORD, secrets=no_secrets)
+    assert str(caught.value) == NO_SECRET_MESSAGE
+    assert "--vault-id" in str(caught.value)
     assert not path.exists()
 
 
