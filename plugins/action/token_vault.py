@@ -170,11 +170,11 @@ def ensure_vault_file(
     """
     try:
         file_mode = _io.parse_mode(mode)
-        if check_mode and os.path.isabs(path):
-            check_directory_writable(path)
         target = _io.target_path(path, follow_symlinks=True)  # as ansible-vault does
     except _io.FileTargetError as exc:
         raise TokenVaultError(str(exc)) from None
+    if check_mode:
+        check_directory_writable(path, os.path.dirname(target))
     used_id, secret = select_secret(secrets, vault_id, option=vault_id_option)
     payload = vault_payload(content)
     existing = read_existing(target, secrets or ())
@@ -202,20 +202,15 @@ def ensure_vault_file(
     return {"changed": not current or mode_differs, "path": path, "vault_id": used_id}
 
 
-def check_directory_writable(path: str) -> None:
-    """Raise unless the directory of ``path`` is one that a write could create the file in.
+def check_directory_writable(path: str, directory: str) -> None:
+    """Raise unless the user that runs this may create a file in ``directory``, that of ``path``.
 
-    Check mode writes nothing, so without this a directory that is missing, is a file or that
-    we may not write to would pass here and fail the real run, after everything before it (the
-    service_token role checks its vault file in check mode before it writes any service file).
-    The write replaces the file by a rename, so it needs write and search access to the
-    directory whether or not the file exists.
+    Check mode writes nothing, so without this a directory that we may not write to would pass
+    here and fail the real run, after everything before it (the service_token role checks its
+    vault file in check mode before it writes any service file). The write replaces the file
+    by a rename, so it needs write and search access to the directory whether or not the file
+    exists.
     """
-    directory = os.path.dirname(os.path.realpath(path))  # the real run follows links too
-    if not os.path.lexists(directory):
-        raise TokenVaultError(f"the directory of path {path} ({directory}) does not exist")
-    if not os.path.isdir(directory):
-        raise TokenVaultError(f"the directory of path {path} ({directory}) is not a directory")
     effective = os.access in os.supports_effective_ids  # the write runs as the effective user
     if not os.access(directory, os.W_OK | os.X_OK, effective_ids=effective):
         raise TokenVaultError(

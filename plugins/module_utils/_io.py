@@ -63,7 +63,8 @@ def target_path(path: str, *, follow_symlinks: bool = False) -> str:
         raise FileTargetError(f"path {path} is a directory")
     directory = os.path.dirname(target)
     if not os.path.isdir(directory):
-        raise FileTargetError(f"the directory of path {path} ({directory}) does not exist")
+        problem = "is not a directory" if os.path.lexists(directory) else "does not exist"
+        raise FileTargetError(f"the directory of path {path} ({directory}) {problem}")
     return target
 
 

@@ -76,10 +76,13 @@ def test_parse_mode_refuses_the_rest(mode):
     [
         pytest.param("token", "path must be absolute, got 'token'", id="relative"),
         pytest.param("{tmp}/missing/token", "the directory of path {tmp}/missing/token ({tmp}/missing) does not exist", id="no-directory"),
+        pytest.param("{tmp}/a-file/token", "the directory of path {tmp}/a-file/token ({tmp}/a-file) is not a directory",
+                     id="under-a-file"),
         pytest.param("{tmp}", "path {tmp} is a directory", id="directory"),
     ],
 )
 def test_target_path_refuses_what_cannot_be_written(tmp_path, path, message):
+    (tmp_path / "a-file").write_text("not a directory")
     with pytest.raises(FileTargetError) as caught:
         target_path(path.format(tmp=tmp_path))
     assert str(caught.value) == message.format(tmp=tmp_path)
