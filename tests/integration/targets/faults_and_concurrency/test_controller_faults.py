@@ -1,7 +1,7 @@
 # Copyright (c) telenor.oauth contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Issue 9, on the controller, through the real ansible-playbook: a proxy in the
+"""Faults on the controller, through the real ansible-playbook: a proxy in the
 environment, a server that trickles its answer, a cache on a full disk, a HOME that
 cannot hold the cache."""
 

@@ -1,7 +1,7 @@
 # Copyright (c) telenor.oauth contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Hardening: the lookup and the module under injected faults, through the real ansible-playbook.
+"""The lookup and the module under faults the API injects, and under concurrent runs, through the real ansible-playbook.
 
 Every run prints only a SHA-1 digest of the token it got, never the token. The
 test reads the token from the encrypted cache with the collection's own code
