@@ -69,10 +69,9 @@ options:
         at the end of the file.
       - V(raw) makes the file the token alone, followed by a newline.
       - V(content) makes the file exactly O(content), for example a template rendered on the
-        controller. It is how the service_token role writes its V(template) format. Use it
-        rather than M(ansible.builtin.copy) with C(content) for a file that holds a token: the file gets
-        the guarantees of the other formats (no write through a symbolic link, the mode set
-        before the first byte, no diff that shows the token).
+        controller. It is how the service_token role writes its V(template) format. For a file
+        that holds a token, prefer it to M(ansible.builtin.copy) with C(content), whose C(--diff)
+        output shows the token: this writes as the other formats do, and its diff never shows it.
       - A json or yaml file whose value at O(key) already is the token is left as it is,
         formatting and comments included.
     type: str
