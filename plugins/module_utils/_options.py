@@ -395,6 +395,7 @@ def settings_from_options(get: OptionGetter) -> Settings:
         raise TelenorConfigError(f"ca_path {ca_path!r} does not exist")
     cache_url, cache_ca_path = _cache_url_options(get)
     return Settings(
+        # The documented default arrives as such; this is for an empty value (TELENOR_API_URL='').
         api_url=normalize_api_url(get("api_url") or DEFAULT_API_URL),
         client_id=client_id,
         client_secret=client_secret,

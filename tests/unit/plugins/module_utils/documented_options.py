@@ -6,8 +6,9 @@
 
 The rest take the defaults that the doc fragment documents, which is what core's
 config layer gives the lookup and what the module's argument spec repeats (sanity's
-validate-modules holds those two equal). The shared option code keeps no defaults
-of its own, so tests that build options by hand start from these.
+validate-modules holds those two equal). The shared option code falls back to a
+default only for an empty value (an environment variable set to ''), so tests that
+build options by hand start from these.
 """
 
 from __future__ import annotations
