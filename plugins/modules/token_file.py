@@ -71,7 +71,7 @@ options:
       - V(content) makes the file exactly O(content), for example a template rendered on the
         controller. It is how the service_token role writes its V(template) format. For a file
         that holds a token, prefer it to M(ansible.builtin.copy) with C(content), whose C(--diff)
-        output shows the token: this writes as the other formats do, and never shows a diff.
+        output shows the token. This writes as the other formats do, and never shows a diff.
       - A json or yaml file whose value at O(key) already is the token is left as it is,
         formatting and comments included.
     type: str
