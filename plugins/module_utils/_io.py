@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pwd
 import secrets
 import stat
 import typing as t
@@ -50,10 +51,13 @@ def parse_mode(mode: t.Any) -> int:
 
 
 def target_path(path: str, *, follow_symlinks: bool = False) -> str:
-    """``path`` checked for writing; a link there is refused, or with ``follow_symlinks`` resolved (as ansible-vault does)."""
+    """``path`` checked for writing; a link there is refused, or with ``follow_symlinks`` resolved
+    (as ansible-vault does) where only root or we could have made it."""
     if not os.path.isabs(path):
         raise FileTargetError(f"path must be absolute, got {path!r}")
-    target = os.path.realpath(path) if follow_symlinks else os.path.normpath(path)
+    target = os.path.normpath(path)
+    if follow_symlinks:
+        target = _trusted_link_target(target, shown=path)
     if os.path.islink(target):
         raise FileTargetError(
             f"path {path} is a symbolic link; refusing to write through it (the link could point"
@@ -124,6 +128,35 @@ def _open_directory(directory: str) -> int:
         raise
 
 
+def _trusted_link_target(path: str, *, shown: str) -> str:
+    """Where the links at ``path`` lead, followed only as _open_directory follows links.
+
+    A link in a directory that others can write (say the project's group_vars/all, shared
+    with a group) could point the write at any file of ours, or of root's.
+    """
+    for dummy in range(_MAX_LINKS):
+        directory, name = os.path.split(path)
+        try:
+            dir_fd = _open_directory(directory)
+        except OSError:
+            return path  # no such directory: the checks that follow say so
+        try:
+            target = os.readlink(name, dir_fd=dir_fd)
+        except OSError:
+            return path  # not a link, or nothing there
+        else:
+            if not _link_is_trusted(dir_fd):
+                raise FileTargetError(
+                    f"path {shown} is a symbolic link in a directory that others can change; refusing to"
+                    " write through it (give the path of the file itself)"
+                )
+        finally:
+            os.close(dir_fd)
+        # Not normpath: a ".." after a linked directory is its real parent, as the kernel reads it.
+        path = os.path.join(directory, target)
+    raise FileTargetError(f"path {shown}: too many levels of symbolic links")
+
+
 # The largest existing file read to keep its content. Configuration files holding a token
 # are far smaller; a larger one is refused rather than read into memory and written again (a
 # sparse file that the directory's owner made with truncate costs them nothing, and the run
@@ -188,6 +221,25 @@ def others_who_can_replace(directory: str, *, owner_uid: int) -> str | None:
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
         return "everyone" if info.st_mode & stat.S_IWOTH else f"its group (gid {info.st_gid})"
     return None
+
+
+def may_create_files_in(directory: str, *, uid: int) -> bool:
+    """Whether the user ``uid`` can create files in ``directory``: it is theirs, or everyone's, or
+    their group's to write; a sticky bit does not stop them (``/var/tmp``). Unknown users count."""
+    dir_fd = _open_directory(directory)
+    try:
+        info = os.fstat(dir_fd)
+    finally:
+        os.close(dir_fd)
+    if info.st_uid == uid or info.st_mode & stat.S_IWOTH:
+        return True
+    if not info.st_mode & stat.S_IWGRP:
+        return False
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        return True
+    return info.st_gid in os.getgrouplist(entry.pw_name, entry.pw_gid)
 
 
 def write_atomically(

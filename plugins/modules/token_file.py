@@ -42,9 +42,17 @@ options:
         that content and they could not read the existing file; whoever can write the directory
         could have moved a root-only file of it onto O(path). Make the existing file readable to
         them first, or remove it so that it is created anew.
-      - If the directory can be written by anyone but root and the file's owner (it belongs to
-        another user, or it is group- or world-writable without the sticky bit), the module
-        warns, as they can replace or remove the file at any time. The write itself stays safe.
+      - An existing file keeps its owner and group where O(owner) and O(group) do not set them,
+        as with M(ansible.builtin.copy), unless its owner could have put it there to receive the
+        token. The task fails, naming the path and the options to set, and nothing is written,
+        when the file belongs to someone other than root, the user the module runs as and the
+        O(owner) given, and that user can create files in the directory (it is theirs, their
+        group's or everyone's to write, sticky or not, as V(/var/tmp) is). Set O(owner) and
+        O(group) for such a file, or remove it so that it is created anew.
+      - If the directory, or a directory above it, can be written by anyone but root and the
+        file's owner (it belongs to another user, or it is group- or world-writable without the
+        sticky bit), the module warns, as they can replace or remove the file at any time. The
+        write itself stays safe.
     type: path
     required: true
   format:
@@ -237,6 +245,7 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.telenor.oauth.plugins.module_utils._io import (
+    may_create_files_in,
     FileTargetError,
     others_who_can_replace,
     parse_mode,
@@ -352,6 +361,7 @@ def ensure_file(module: AnsibleModule) -> dict:
     )
     file_args = module.load_file_common_arguments(params, path=target)
     if st is not None:
+        refuse_a_planted_owner(st, os.path.dirname(target), file_args, path=path)
         # The new file keeps the old one's owner, group and SELinux context where no option sets
         # them, as with ansible.builtin.copy.
         file_args["owner"] = file_args["owner"] or str(st.st_uid)
@@ -377,6 +387,37 @@ def ensure_file(module: AnsibleModule) -> dict:
     owner_uid = uid if uid is not None else (st.st_uid if st is not None else os.geteuid())
     warn_about_the_directory(module, target, owner_uid=owner_uid)
     return {"changed": changed, "path": path, "format": fmt, "mode": format_mode(file_args["mode"]), "created": st is None}
+
+
+def refuse_a_planted_owner(st: os.stat_result, directory: str, file_args: dict, *, path: str) -> None:
+    """Fail when the new file would keep the owner or group of a file that its owner could have put there.
+
+    The new file keeps what no option sets, as with ansible.builtin.copy. But a user who can
+    create files in the directory (the service user who owns it, anyone in /var/tmp) can put
+    an empty file of their own at the path before the run: kept, its owner or group would be
+    handed the token. A file of root or of the writer, or of the owner that O(owner) names, is
+    not such a gift.
+    """
+    unset = " and ".join(option for option in ("owner", "group") if file_args[option] is None)
+    if not unset or st.st_uid in (0, os.geteuid()):
+        return
+    try:
+        if numeric_id("owner", file_args["owner"]) == st.st_uid:
+            return
+    except TokenFileError:
+        pass  # check mode, with an owner that an earlier task would create: not the file's
+    if not may_create_files_in(directory, uid=st.st_uid):
+        return
+    try:
+        who = f"{pwd.getpwuid(st.st_uid).pw_name} (uid {st.st_uid})"
+    except KeyError:
+        who = f"uid {st.st_uid}"
+    raise TokenFileError(
+        f"path {path} belongs to {who}, who can create files in its directory, so it may have been put there"
+        f" to receive the token; refusing to keep its {unset}: set {unset} for this file, or remove it so that"
+        " it is created anew",
+        option="owner" if file_args["owner"] is None else "group",
+    )
 
 
 def refuse_to_hand_over(st: os.stat_result, file_args: dict, *, path: str) -> None:
@@ -445,6 +486,20 @@ def warn_about_the_directory(module: AnsibleModule, target: str, *, owner_uid: i
             " or remove the file at any time; keep secrets in a directory that only root and the"
             " file's owner can write"
         )
+        return
+    # Whoever can write a directory higher up can rename the one below away and put their own
+    # in its place, with files of their choosing.
+    above = os.path.dirname(directory)
+    while above != directory:
+        who = others_who_can_replace(above, owner_uid=owner_uid)
+        if who is not None:
+            module.warn(
+                f"{above}, a directory above path {target}, can be written by {who}, who can replace the"
+                " directories below it, and so the file, at any time; keep secrets in directories that"
+                " only root and the file's owner can write, all the way up"
+            )
+            return
+        directory, above = above, os.path.dirname(above)
 
 
 def main() -> None:

@@ -33,7 +33,10 @@ options:
       - The file to write, on the controller.
       - Must be absolute; C(~) and environment variables are expanded first.
       - The directory must exist. If O(path) is a symbolic link, the file it points to is
-        replaced, as C(ansible-vault) does.
+        replaced, as C(ansible-vault) does, but only when the link is in a directory that only
+        root or the user running Ansible can change. A link in a directory that others can write
+        (group- or world-writable, or another user's) fails the task and nothing is written, as
+        they could point it at any file of that user's, or of root's.
     type: path
     required: true
   content:

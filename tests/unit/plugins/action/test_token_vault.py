@@ -194,6 +194,40 @@ def test_ensure_writes_the_file_a_symlink_points_to_as_ansible_vault_does(tmp_pa
     assert yaml.safe_load(decrypt(tmp_path / "real" / "token.vault", DEFAULT_PASSWORD)) == RECORD
 
 
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+@pytest.mark.parametrize("writable_by", [0o020, 0o002], ids=["group", "everyone"])
+def test_ensure_refuses_a_link_in_a_directory_others_can_write_and_writes_nothing(tmp_path, secrets, dangling,
+                                                                                 writable_by):
+    # Someone who may write the vault file's directory points its name at a file of the
+    # controller user's (group_vars/all/vault.yml, or a file to create in /etc as root).
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755 | writable_by)
+    link = shared / "token.vault"
+    link.symlink_to(victim / ("new.yml" if dangling else "vault.yml"))
+    if not dangling:
+        (victim / "vault.yml").write_bytes(b"precious\n")
+
+    with pytest.raises(TokenVaultError) as caught:
+        ensure_vault_file(str(link), RECORD, secrets=secrets)
+
+    assert str(caught.value).startswith(f"path {link} is a symbolic link in a directory that others can change")
+    assert sorted(os.listdir(victim)) == ([] if dangling else ["vault.yml"])
+    if not dangling:
+        assert (victim / "vault.yml").read_bytes() == b"precious\n"
+
+
+def test_ensure_follows_a_chain_of_links_in_directories_only_we_can_change(tmp_path, secrets):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "alias.vault").symlink_to(tmp_path / "real" / "token.vault")
+    link = tmp_path / "token.vault"
+    link.symlink_to("real/alias.vault")  # relative, as links in a project often are
+    assert ensure_vault_file(str(link), RECORD, secrets=secrets)["changed"] is True
+    assert yaml.safe_load(decrypt(tmp_path / "real" / "token.vault", DEFAULT_PASSWORD)) == RECORD
+
+
 # --- reading and encrypting ------------------------------------------------------
 
 

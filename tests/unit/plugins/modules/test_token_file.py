@@ -523,6 +523,23 @@ def test_a_directory_others_can_write_gets_a_warning(run, tmp_path, dir_uid, dir
 
 
 @needs_root
+def test_a_directory_others_can_write_higher_up_the_path_gets_a_warning(run, service_dir):
+    # /srv/app/etc is root's, but the service user who owns /srv/app can rename it away and put a
+    # directory of its own, with files of its choosing, in its place.
+    directory = service_dir / "etc"
+    directory.mkdir()
+    directory.chmod(0o755)
+
+    outcome = run(path=str(directory / "token"), format="raw", value=TOKEN)
+
+    assert outcome.result["changed"] is True
+    (warning,) = outcome.warnings
+    assert warning.startswith(
+        f"{service_dir}, a directory above path {directory}/token, can be written by its owner (uid {NOBODY})"
+    )
+
+
+@needs_root
 def test_a_file_owned_by_the_directorys_owner_gets_no_warning(run, service_dir):
     outcome = run(path=str(service_dir / "token"), format="raw", value=TOKEN, owner="nobody")
     assert outcome.warnings == ()
@@ -637,6 +654,68 @@ def test_a_symbolic_mode_ignores_the_bits_of_a_file_planted_by_the_directory_own
     info = path.stat()
     assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (expected, 0, 0)
     assert path.read_text() == f"OTHER=1\nTELENOR_ACCESS_TOKEN={TOKEN}\n"
+
+
+@needs_root
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check-mode"])
+@pytest.mark.parametrize(
+    ("dir_uid", "dir_mode", "options", "unset"),
+    [
+        pytest.param(0, 0o1777, {}, "owner and group", id="pre-created-in-a-sticky-shared-directory"),
+        pytest.param(NOBODY, 0o755, {}, "owner and group", id="planted-by-the-directory-owner"),
+        pytest.param(NOBODY, 0o755, {"owner": "root", "mode": "0640"}, "group", id="its-group-kept-for-a-root-file"),
+    ],
+)
+def test_a_file_its_owner_could_have_planted_does_not_give_them_the_token(
+    run, tmp_path, check_mode, dir_uid, dir_mode, options, unset
+):
+    # Someone who can create files in the directory puts an empty file of their own at the path
+    # before the role runs; keeping its owner or group, as for any existing file, would let them
+    # read the token that root writes into it.
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    os.chown(directory, dir_uid, 0)
+    directory.chmod(dir_mode)
+    path = directory / "app.token"
+    path.write_text("")
+    os.chown(path, NOBODY, NOBODY)
+    path.chmod(0o600)
+
+    outcome = run(path=str(path), format="raw", value=TOKEN, _ansible_check_mode=check_mode, **options)
+
+    assert outcome.result["failed"] is True
+    message = outcome.result["msg"]
+    assert message.startswith(f"path {path} belongs to nobody (uid {NOBODY}), who can create files in its directory")
+    assert f"set {unset} for this file" in message
+    assert path.read_text() == "" and path.stat().st_uid == NOBODY
+    assert _siblings(path) == ["app.token"]
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("dir_uid", "options"),
+    [
+        pytest.param(0, {}, id="in-a-directory-only-root-writes"),
+        pytest.param(NOBODY, {"owner": "nobody"}, id="given-to-its-owner"),
+    ],
+)
+def test_a_file_of_another_user_keeps_its_owner_and_group_where_they_could_not_have_planted_it(
+    run, tmp_path, dir_uid, options
+):
+    directory = tmp_path / "service"
+    directory.mkdir()
+    os.chown(directory, dir_uid, 0)
+    directory.chmod(0o755)
+    path = directory / "app.token"
+    path.write_text("")
+    os.chown(path, NOBODY, NOBODY)
+
+    outcome = run(path=str(path), format="raw", value=TOKEN, **options)
+
+    assert outcome.result["changed"] is True
+    info = path.stat()
+    assert (info.st_uid, info.st_gid) == (NOBODY, NOBODY)
+    assert path.read_text() == f"{TOKEN}\n"
 
 
 def test_a_symbolic_mode_never_carries_set_id_bits_over(run, tmp_path):
