@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 import ssl
+import stat
 import subprocess
 import sys
 import tempfile
@@ -409,12 +410,41 @@ def running_pid(state_dir: Path) -> int | None:
     return pid if _process_alive(pid) else None
 
 
+def make_private_dir(state_dir: Path) -> None:
+    """Make ``state_dir`` (0700) or check that it is a directory that only we can write.
+
+    The emulator writes its port, pid, log and the CA that clients trust there, as whoever
+    runs it (root, say): in a directory that another user made first (/tmp/emu), links would
+    send those writes to any file, and a CA of theirs would be trusted.
+    """
+    state_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(state_dir)
+    problem = None
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory"
+    elif info.st_uid != os.geteuid():
+        problem = f"belongs to uid {info.st_uid}"
+    elif info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        problem = f"has mode {stat.S_IMODE(info.st_mode):04o}"
+    if problem is not None:
+        raise EmulatorError(
+            f"state dir {state_dir} {problem}; give a directory that only you can write, such as a new one"
+            " under your home (it is made with mode 0700)"
+        )
+
+
 def start_detached(state_dir: Path, *, tls: bool = False, host: str = "127.0.0.1", port: int = 0,
                    clients: Clients | None = None, client_scopes: Mapping[str, Sequence[str]] | None = None,
                    expires_in: int | None = None, verbose: bool = False, timeout: float = START_TIMEOUT,
                    users: Users | None = None, client_grants: Mapping[str, Sequence[str]] | None = None) -> str:
     """Start an emulator that outlives this process; write DIR/port, DIR/pid, DIR/url; return the URL."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(state_dir)
     pid = running_pid(state_dir)
     if pid is not None:
         raise EmulatorError(f"an emulator (pid {pid}) is already running for {state_dir}")
