@@ -196,8 +196,7 @@ def test_ensure_writes_the_file_a_symlink_points_to_as_ansible_vault_does(tmp_pa
 
 @pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
 @pytest.mark.parametrize("writable_by", [0o020, 0o002], ids=["group", "everyone"])
-def test_ensure_refuses_a_link_in_a_directory_others_can_write_and_writes_nothing(tmp_path, secrets, dangling,
-                                                                                 writable_by):
+def test_ensure_refuses_a_link_in_a_directory_others_can_write_and_writes_nothing(tmp_path, secrets, dangling, writable_by):
     # Someone who may write the vault file's directory points its name at a file of the
     # controller user's (group_vars/all/vault.yml, or a file to create in /etc as root).
     victim = tmp_path / "victim"
