@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
 import contextlib
 import dataclasses
 import datetime
@@ -424,7 +423,9 @@ def parse_basic_credentials(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
+        # binascii.Error, UnicodeDecodeError, and the ValueError of b64decode for a header that
+        # carries non-ASCII characters (http.server decodes header bytes as Latin-1).
         return None
     client_id, colon, secret = decoded.partition(":")
     return (client_id, secret) if colon else None

@@ -128,6 +128,15 @@ def test_secret_containing_colons(http: Any, emu: Any) -> None:
                       "Basic Authentication failed, bad username or password.")
 
 
+def test_secret_with_a_colon_and_non_ascii_letters_in_utf_8(http: Any, emu: Any) -> None:
+    # What curl -u and the collection send: "id:secret" as UTF-8, split at the first colon.
+    emu.add_client("unicode-client", "w\u00e6ll:bl\u00e5b\u00e6r")
+    resp = post_token(http, emu, headers=basic("unicode-client", "w\u00e6ll:bl\u00e5b\u00e6r"))
+    assert resp.status_code == 200
+    assert_seed_error(post_token(http, emu, headers=basic("unicode-client", "w\u00e6ll:blab\u00e6r")), 401, 22,
+                      "Basic Authentication failed, bad username or password.")
+
+
 def test_requests_auth_tuple_and_scope_echo(http: Any, emu: Any) -> None:
     resp = http.post(emu.url + TOKEN_PATH, data={"grant_type": "client_credentials", "scope": "read  write"},
                      auth=(SCOPED_CLIENT, SCOPED_SECRET), timeout=5)
@@ -152,6 +161,8 @@ BAD_CREDENTIALS = "Basic Authentication failed, bad username or password."
                      id="not-basic"),
         pytest.param({"Authorization": "Basic %%%not-base64"}, None, 401, 6, "Missing or bad Authorization header",
                      id="bad-base64"),
+        pytest.param({"Authorization": "Basic \u00e6\u00f8\u00e5="}, None, 401, 6, "Missing or bad Authorization header",
+                     id="non-ascii-in-header"),
         pytest.param({"Authorization": "Basic " + _b64(b"no-colon")}, None, 401, 6,
                      "Missing or bad Authorization header", id="no-colon"),
         pytest.param({"Authorization": "Basic"}, None, 401, 6, "Missing or bad Authorization header",
