@@ -446,15 +446,25 @@ def normalise_scope(raw: str | None) -> str | None:
     return " ".join(parts) if parts else None
 
 
+def random_token(_kind: str) -> str:
+    """A new access or refresh token: 43 URL-safe characters, as the real API's."""
+    return secrets.token_urlsafe(32)
+
+
 class EmulatorState:
     """All mutable server state; every public method takes the lock."""
 
     def __init__(self, clients: dict[str, Client], *, expires_in: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 token_factory: Callable[[str], str] = random_token) -> None:
+        """``token_factory(kind)`` makes each new token, ``kind`` being "access_token" or
+        "refresh_token"; it is called under the lock. In-process users (the unit tests) pass
+        one that numbers the tokens, so that a test can name the token it expects."""
         self.lock = threading.Lock()
         self._startup_clients = dict(clients)
         self._default_expires_in = expires_in
         self._clock = clock
+        self._new_token = token_factory
         self.clients = dict(clients)
         self.faults = Faults()
         self.counters = Counters()
@@ -601,7 +611,7 @@ class EmulatorState:
         lifetime = self._default_expires_in if faults.expires_in is None else faults.expires_in
         if len(self.tokens) >= PRUNE_THRESHOLD:
             self.tokens = {key: rec for key, rec in self.tokens.items() if rec.is_live(now)}
-        access_token = secrets.token_urlsafe(32)
+        access_token = self._new_token("access_token")
         self.tokens[access_token] = AccessToken(client_id, scope, now + lifetime, username=username)
         self.counters.tokens_issued += 1
         body: dict[str, Any] = {
@@ -613,7 +623,7 @@ class EmulatorState:
         if scope is not None:
             body["scope"] = scope
         if with_refresh:
-            refresh_token = secrets.token_urlsafe(32)
+            refresh_token = self._new_token("refresh_token")
             self.refresh_grants[refresh_token] = RefreshGrant(client_id, scope, username)
             body["refresh_token"] = refresh_token
         return body
@@ -766,6 +776,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             return
+        self._route(body)
+
+    def _route(self, body: bytes) -> None:
+        """Answer the request, whose body has been read, at the endpoint its path names."""
         path = urlsplit(self.path).path
         methods = self.ROUTES.get(path)
         if methods is None:
@@ -951,6 +965,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
+    # In-process users may serve with a subclass of the handler (the unit tests script replies).
+    handler_class: type[EmulatorHandler] = EmulatorHandler
 
     def __init__(self, host: str, port: int, *, state: EmulatorState, verbose: bool = False,
                  ssl_context: ssl.SSLContext | None = None) -> None:
@@ -959,7 +975,7 @@ class EmulatorServer(ThreadingHTTPServer):
         self.verbose = verbose
         self.tls = ssl_context is not None
         self.stop_event = threading.Event()
-        super().__init__((host, port), EmulatorHandler)
+        super().__init__((host, port), self.handler_class)
         if ssl_context is not None:
             self.socket = ssl_context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 

@@ -196,6 +196,16 @@ def test_token_error_paths(http: Any, emu: Any, headers: dict[str, str], data: d
     assert emu.stats()["tokens_issued"] == 0
 
 
+def test_a_token_factory_makes_the_tokens_in_process() -> None:
+    # How the unit tests' fake API gets tokens it can name.
+    state = server.EmulatorState({CLIENT: server.Client(SECRET)}, expires_in=EXPIRES_IN,
+                                 token_factory=lambda kind: f"{kind}-1")
+    state.merge_faults({"issue_refresh_token": True})
+    answer = state.token_request(basic(CLIENT, SECRET)["Authorization"], {"grant_type": "client_credentials"})
+    assert (answer["access_token"], answer["refresh_token"]) == ("access_token-1", "refresh_token-1")
+    assert state.logout("Bearer access_token-1") is None
+
+
 def test_token_endpoint_only_takes_post(http: Any, emu: Any) -> None:
     resp = http.get(emu.url + TOKEN_PATH, timeout=5)
     assert resp.status_code == 405 and resp.headers["Allow"] == "POST"
