@@ -270,6 +270,7 @@ def test_unset_options_default_as_in_the_module(name):
 
 
 def test_options_from_variables(api, cache_dir):
+    api.add_client("var-client-Hn3", "var-secret-Lz8")
     variables = {
         "telenor_client_id": "var-client-Hn3",
         "telenor_client_secret": "var-secret-Lz8",
@@ -284,6 +285,7 @@ def test_options_from_variables(api, cache_dir):
 
 def test_options_from_the_environment(api, tmp_path, monkeypatch):
     env_cache = tmp_path / "env-cache"
+    api.add_client("env-client-Rt6", "env-secret-Yb2")
     monkeypatch.setenv("TELENOR_CLIENT_ID", "env-client-Rt6")
     monkeypatch.setenv("TELENOR_CLIENT_SECRET", "env-secret-Yb2")
     monkeypatch.setenv("TELENOR_API_URL", api.url)
@@ -310,6 +312,9 @@ PRECEDENCE_CASES = [
 
 @pytest.mark.parametrize(("keyword", "variable", "environment", "used"), PRECEDENCE_CASES)
 def test_keywords_beat_variables_beat_environment(api, options, monkeypatch, keyword, variable, environment, used):
+    for client_id in (keyword, variable, environment):
+        if client_id is not None:
+            api.add_client(client_id)  # with options' client_secret
     del options["client_id"]
     if keyword is not None:
         options["client_id"] = keyword

@@ -133,6 +133,7 @@ def test_cached_token_is_reused_only_while_usable(api, make_settings, age, lifet
 def test_identities_do_not_share_tokens(api, make_settings):
     mobile = obtain_token(make_settings(scope=["mobile"]))
     sms = obtain_token(make_settings(scope=["sms"]))
+    api.add_client("other-app")
     other_client = obtain_token(make_settings(client_id="other-app"))
 
     assert len(api.token_requests) == 3
@@ -362,6 +363,7 @@ def test_a_failure_dated_in_the_future_is_not_trusted(api, settings):
 
 def test_an_expiring_token_with_a_refresh_token_is_renewed_with_it(api, settings):
     api.issue_refresh_tokens = True
+    api.issue_token(CACHED_TOKEN, refresh_token=CACHED_REFRESH, scope="mobile sms")  # to the process that cached it
     put_in_cache(settings, age=3500, refresh=CACHED_REFRESH)
 
     obtained = obtain_token(settings)
@@ -477,6 +479,7 @@ def test_many_processes_forcing_renewal_never_get_the_old_token(api, settings):
 
 
 def test_revoking_the_cached_token_drops_it(api, settings):
+    api.issue_token(CACHED_TOKEN)  # to the process that cached it
     put_in_cache(settings)
 
     assert revoke_token(settings) == CACHED_TOKEN
@@ -540,6 +543,7 @@ def test_nothing_cached_and_no_token_given_is_a_no_op(api, settings):
 
 def test_revoking_a_given_token_keeps_a_different_cached_one(api, settings):
     cached = put_in_cache(settings)
+    api.issue_token("AT-Given-Elsewhere")  # to another process
 
     assert revoke_token(settings, "AT-Given-Elsewhere") == "AT-Given-Elsewhere"
 
@@ -549,6 +553,7 @@ def test_revoking_a_given_token_keeps_a_different_cached_one(api, settings):
 
 
 def test_revoking_the_cached_token_by_value_drops_it(api, settings):
+    api.issue_token(CACHED_TOKEN)  # to the process that cached it
     put_in_cache(settings)
 
     assert revoke_token(settings, CACHED_TOKEN) == CACHED_TOKEN

@@ -55,6 +55,8 @@ def settings_for(**extra):
 
 @pytest.fixture
 def make_settings(api, tmp_path):
+    api.add_client(CLIENT_ID, CLIENT_SECRET, users={USERNAME: USER_PASSWORD, OTHER_USER: OTHER_PASSWORD})
+
     def build(**extra):
         base = {"api_url": api.url, "cache_dir": str(tmp_path / "cache"), "retries": 0, "timeout": 5,
                 "grant_type": PASSWORD, "username": USERNAME, "password": USER_PASSWORD}
@@ -236,6 +238,9 @@ def _cache_expiring(settings, token: str = "AT-Expiring-Vd2", refresh: str | Non
 
 def test_a_system_users_token_is_refreshed_with_its_refresh_token(api, make_settings):
     settings = make_settings()
+    # To the process that cached them: the API refreshes only a refresh token it issued.
+    api.issue_token("AT-Expiring-Vd2", refresh_token=CACHED_REFRESH, grant_type="password", username=USERNAME,
+                    password=USER_PASSWORD)
     _cache_expiring(settings)
 
     obtain_token(settings)

@@ -179,6 +179,7 @@ def basic_credentials(seen) -> tuple[str, str]:
 
 
 def test_no_log_values_are_masked_in_the_invocation(run, base_args, api):
+    api.issue_token(OTHER_TOKEN)
     put_in_cache(api, base_args["cache_dir"], OTHER_TOKEN)
     outcome = run({**base_args, "state": "absent", "access_token": OTHER_TOKEN})
     assert not outcome.failed
@@ -229,6 +230,8 @@ def _assert_effect(name: str, value: str, api, outcome: Run, cache_dir: str) -> 
 @pytest.mark.parametrize(("name", "variable"), ENV_CASES)
 def test_an_option_falls_back_to_its_environment_variable(run, base_args, api, tmp_path, monkeypatch, name, variable):
     value = _env_values(api, tmp_path)[name]
+    if name in ("client_id", "client_secret"):
+        api.add_client(**{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, name: value})
     monkeypatch.setenv(variable, value)
     args = {key: option for key, option in base_args.items() if key != name}
     outcome = run(args)
@@ -261,6 +264,7 @@ def test_an_explicit_option_wins_over_its_environment_variable(run, base_args, a
 
 def test_all_connection_options_from_the_environment_alone(run, api, tmp_path, monkeypatch):
     values = _env_values(api, tmp_path)
+    api.add_client(values["client_id"], values["client_secret"])
     for name, variable in [(case.values[0], case.values[1]) for case in ENV_CASES]:
         monkeypatch.setenv(variable, values[name])
     monkeypatch.setenv("TELENOR_RETRIES", "0")
@@ -470,6 +474,7 @@ def test_absent_revokes_the_cached_token_then_has_nothing_to_do(run, base_args, 
     ],
 )
 def test_absent_revokes_the_given_access_token(run, base_args, api, given, cache_after):
+    api.issue_token(OTHER_TOKEN)  # to another process of ours
     run(base_args)
     outcome = run({**base_args, "state": "absent", "access_token": given})
     assert not outcome.failed
@@ -483,6 +488,7 @@ def test_absent_revokes_the_given_access_token(run, base_args, api, given, cache
 
 
 def test_absent_given_a_token_with_an_empty_cache(run, base_args, api):
+    api.issue_token(OTHER_TOKEN)  # to another process of ours
     outcome = run({**base_args, "state": "absent", "access_token": OTHER_TOKEN})
     assert outcome.result["changed"] is True
     (logout,) = api.logout_requests
