@@ -17,6 +17,7 @@ Standard library only, Python 3.8+.
 from __future__ import annotations
 
 import errno
+import grp
 import os
 import pwd
 import secrets
@@ -55,7 +56,8 @@ def target_path(path: str, *, follow_symlinks: bool = False) -> str:
     (as ansible-vault does) where only root or we could have made it."""
     if not os.path.isabs(path):
         raise FileTargetError(f"path must be absolute, got {path!r}")
-    target = os.path.normpath(path)
+    # Not normpath: a ".." after a linked directory is that directory's real parent, as the kernel reads it.
+    target = "/" + "/".join(part for part in path.split("/") if part not in ("", "."))
     if follow_symlinks:
         target = _trusted_link_target(target, shown=path)
     if os.path.islink(target):
@@ -75,11 +77,29 @@ def target_path(path: str, *, follow_symlinks: bool = False) -> str:
 _MAX_LINKS = 40  # as the kernel's own limit on links in one path
 
 
+def _group_may_write(dir_fd: int, info: os.stat_result) -> bool:
+    """Whether the directory's group bits let anyone but its owner write: a group write bit, unless
+    the group is its owner's private group (named after them, no other member, as systems with
+    umask 002 give every user) and no ACL names anyone else (with an ACL, the group bits are its mask)."""
+    if not info.st_mode & stat.S_IWGRP:
+        return False
+    try:
+        owner, group = pwd.getpwuid(info.st_uid), grp.getgrgid(info.st_gid)
+    except KeyError:
+        return True
+    try:
+        has_acl = "system.posix_acl_access" in os.listxattr(dir_fd)
+    except OSError as exc:
+        has_acl = exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP)  # no extended attributes here: no ACL either
+    private = group.gr_name == owner.pw_name and owner.pw_gid == info.st_gid and set(group.gr_mem) <= {owner.pw_name}
+    return has_acl or not private
+
+
 def _link_is_trusted(parent_fd: int) -> bool:
     """A link in a directory that only root or we can change (ours or root's, writable by no one
     else) was put there by root or by us; for root, only root's count."""
     info = os.fstat(parent_fd)
-    return info.st_uid in (0, os.geteuid()) and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    return info.st_uid in (0, os.geteuid()) and not info.st_mode & stat.S_IWOTH and not _group_may_write(parent_fd, info)
 
 
 def _open_directory(directory: str) -> int:
@@ -152,8 +172,7 @@ def _trusted_link_target(path: str, *, shown: str) -> str:
                 )
         finally:
             os.close(dir_fd)
-        # Not normpath: a ".." after a linked directory is its real parent, as the kernel reads it.
-        path = os.path.join(directory, target)
+        path = os.path.join(directory, target)  # not normpath, as above
     raise FileTargetError(f"path {shown}: too many levels of symbolic links")
 
 
@@ -209,37 +228,33 @@ def read_regular_file(
         return data, info
 
 
+def _others_who_can_write(directory: str, *, besides: int, sticky_keeps_out: bool) -> str | None:
+    dir_fd = _open_directory(directory)  # the directory that is written to, not a link's target
+    try:
+        info = os.fstat(dir_fd)
+        if info.st_uid not in (0, besides):
+            return f"its owner (uid {info.st_uid})"
+        if sticky_keeps_out and info.st_mode & stat.S_ISVTX:
+            return None
+        if info.st_mode & stat.S_IWOTH:
+            return "everyone"
+        return f"its group (gid {info.st_gid})" if _group_may_write(dir_fd, info) else None
+    finally:
+        os.close(dir_fd)
+
+
 def others_who_can_replace(directory: str, *, owner_uid: int) -> str | None:
-    """Who, besides root and the file's owner, can replace files in ``directory``; None if nobody."""
-    dir_fd = _open_directory(directory)  # the directory that was written to, not a link's target
-    try:
-        info = os.fstat(dir_fd)
-    finally:
-        os.close(dir_fd)
-    if info.st_uid not in (0, owner_uid):
-        return f"its owner (uid {info.st_uid})"
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
-        return "everyone" if info.st_mode & stat.S_IWOTH else f"its group (gid {info.st_gid})"
-    return None
+    """Who, besides root and the file's owner, can replace files in ``directory``; None if nobody.
+
+    A sticky bit keeps others from replacing a file that is not theirs.
+    """
+    return _others_who_can_write(directory, besides=owner_uid, sticky_keeps_out=True)
 
 
-def may_create_files_in(directory: str, *, uid: int) -> bool:
-    """Whether the user ``uid`` can create files in ``directory``: it is theirs, or everyone's, or
-    their group's to write; a sticky bit does not stop them (``/var/tmp``). Unknown users count."""
-    dir_fd = _open_directory(directory)
-    try:
-        info = os.fstat(dir_fd)
-    finally:
-        os.close(dir_fd)
-    if info.st_uid == uid or info.st_mode & stat.S_IWOTH:
-        return True
-    if not info.st_mode & stat.S_IWGRP:
-        return False
-    try:
-        entry = pwd.getpwuid(uid)
-    except KeyError:
-        return True
-    return info.st_gid in os.getgrouplist(entry.pw_name, entry.pw_gid)
+def others_who_can_add_files(directory: str) -> str | None:
+    """Who, besides root and us, can put a file in ``directory`` (create one, or move one of theirs
+    in); None if nobody. A sticky bit does not keep them out (``/var/tmp``)."""
+    return _others_who_can_write(directory, besides=os.geteuid(), sticky_keeps_out=False)
 
 
 def write_atomically(

@@ -43,16 +43,19 @@ options:
         could have moved a root-only file of it onto O(path). Make the existing file readable to
         them first, or remove it so that it is created anew.
       - An existing file keeps its owner and group where O(owner) and O(group) do not set them,
-        as with M(ansible.builtin.copy), unless its owner could have put it there to receive the
-        token. The task fails, naming the path and the options to set, and nothing is written,
-        when the file belongs to someone other than root, the user the module runs as and the
-        O(owner) given, and that user can create files in the directory (it is theirs, their
-        group's or everyone's to write, sticky or not, as V(/var/tmp) is). Set O(owner) and
-        O(group) for such a file, or remove it so that it is created anew.
+        as with M(ansible.builtin.copy), unless someone else could have chosen them. When
+        someone other than root and the user the module runs as can put a file in the directory
+        (its owner, its group or an ACL entry, or everyone, sticky bit or not, as in V(/var/tmp)),
+        or can replace a directory above it, and the owner or group to keep differs from what a
+        new file gets, the task fails, naming the path and the options to set, and nothing is
+        written. They could otherwise put a file of theirs at the path, or move in a root-owned
+        one with their group, and read the token. Set O(owner) and O(group) for such a file, or
+        remove it so that it is created anew.
       - If the directory, or a directory above it, can be written by anyone but root and the
         file's owner (it belongs to another user, or it is group- or world-writable without the
-        sticky bit), the module warns, as they can replace or remove the file at any time. The
-        write itself stays safe.
+        sticky bit; a group that is its owner's private one, with no other member, does not
+        count), the module warns, as they can replace or remove the file at any time. The write
+        itself stays safe.
     type: path
     required: true
   format:
@@ -245,8 +248,8 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.telenor.oauth.plugins.module_utils._io import (
-    may_create_files_in,
     FileTargetError,
+    others_who_can_add_files,
     others_who_can_replace,
     parse_mode,
     read_regular_file,
@@ -361,7 +364,7 @@ def ensure_file(module: AnsibleModule) -> dict:
     )
     file_args = module.load_file_common_arguments(params, path=target)
     if st is not None:
-        refuse_a_planted_owner(st, os.path.dirname(target), file_args, path=path)
+        refuse_a_planted_owner(st, target, file_args, path=path)
         # The new file keeps the old one's owner, group and SELinux context where no option sets
         # them, as with ansible.builtin.copy.
         file_args["owner"] = file_args["owner"] or str(st.st_uid)
@@ -389,34 +392,32 @@ def ensure_file(module: AnsibleModule) -> dict:
     return {"changed": changed, "path": path, "format": fmt, "mode": format_mode(file_args["mode"]), "created": st is None}
 
 
-def refuse_a_planted_owner(st: os.stat_result, directory: str, file_args: dict, *, path: str) -> None:
-    """Fail when the new file would keep the owner or group of a file that its owner could have put there.
+def refuse_a_planted_owner(st: os.stat_result, target: str, file_args: dict, *, path: str) -> None:
+    """Fail when the new file would keep an owner or group that whoever put the file there chose.
 
-    The new file keeps what no option sets, as with ansible.builtin.copy. But a user who can
-    create files in the directory (the service user who owns it, anyone in /var/tmp) can put
-    an empty file of their own at the path before the run: kept, its owner or group would be
-    handed the token. A file of root or of the writer, or of the owner that O(owner) names, is
-    not such a gift.
+    The new file keeps what no option sets, as with ansible.builtin.copy. But someone who can put
+    a file in the directory (the service user who owns it, anyone in /var/tmp, the group of a
+    group-writable one), or who can replace a directory above it, can put a file of their choosing
+    at the path before the run, or move one in (a root-owned file with their group, say): kept, its
+    owner or group would be handed the token. Where only root and we can do that, or where what
+    would be kept is what a new file gets anyway, the file is kept as it is.
     """
+    kept = [option for option, value, ours in (("owner", st.st_uid, os.geteuid()), ("group", st.st_gid, os.getegid()))
+            if file_args[option] is None and value != ours]
+    if not kept:
+        return
+    directory = os.path.dirname(target)
+    who, where = others_who_can_add_files(directory), directory
+    if who is None:
+        where, who = _directory_above_others_can_change(directory, owner_uid=os.geteuid())
+    if who is None:
+        return
     unset = " and ".join(option for option in ("owner", "group") if file_args[option] is None)
-    if not unset or st.st_uid in (0, os.geteuid()):
-        return
-    try:
-        if numeric_id("owner", file_args["owner"]) == st.st_uid:
-            return
-    except TokenFileError:
-        pass  # check mode, with an owner that an earlier task would create: not the file's
-    if not may_create_files_in(directory, uid=st.st_uid):
-        return
-    try:
-        who = f"{pwd.getpwuid(st.st_uid).pw_name} (uid {st.st_uid})"
-    except KeyError:
-        who = f"uid {st.st_uid}"
     raise TokenFileError(
-        f"path {path} belongs to {who}, who can create files in its directory, so it may have been put there"
-        f" to receive the token; refusing to keep its {unset}: set {unset} for this file, or remove it so that"
-        " it is created anew",
-        option="owner" if file_args["owner"] is None else "group",
+        f"path {path} belongs to uid {st.st_uid} and gid {st.st_gid}, and {where} can be written by {who}, who could"
+        f" have put it there to receive the token; refusing to keep its {' and '.join(kept)}: set {unset} for this"
+        " file, or remove it so that it is created anew",
+        option=kept[0],
     )
 
 
@@ -477,6 +478,18 @@ def label_and_attributes(module: AnsibleModule, file_args: dict) -> t.Callable[[
     return prepare
 
 
+def _directory_above_others_can_change(directory: str, *, owner_uid: int) -> tuple[str, str | None]:
+    """The first directory above ``directory`` that someone besides root and ``owner_uid`` can
+    change, and who: they can rename the directory below it away and put their own in its place."""
+    above = os.path.dirname(directory)
+    while above != directory:
+        who = others_who_can_replace(above, owner_uid=owner_uid)
+        if who is not None:
+            return above, who
+        directory, above = above, os.path.dirname(above)
+    return directory, None
+
+
 def warn_about_the_directory(module: AnsibleModule, target: str, *, owner_uid: int) -> None:
     directory = os.path.dirname(target)
     who = others_who_can_replace(directory, owner_uid=owner_uid)
@@ -487,19 +500,13 @@ def warn_about_the_directory(module: AnsibleModule, target: str, *, owner_uid: i
             " file's owner can write"
         )
         return
-    # Whoever can write a directory higher up can rename the one below away and put their own
-    # in its place, with files of their choosing.
-    above = os.path.dirname(directory)
-    while above != directory:
-        who = others_who_can_replace(above, owner_uid=owner_uid)
-        if who is not None:
-            module.warn(
-                f"{above}, a directory above path {target}, can be written by {who}, who can replace the"
-                " directories below it, and so the file, at any time; keep secrets in directories that"
-                " only root and the file's owner can write, all the way up"
-            )
-            return
-        directory, above = above, os.path.dirname(above)
+    above, who = _directory_above_others_can_change(directory, owner_uid=owner_uid)
+    if who is not None:
+        module.warn(
+            f"{above}, a directory above path {target}, can be written by {who}, who can replace the"
+            " directories below it, and so the file, at any time; keep secrets in directories that"
+            " only root and the file's owner can write, all the way up"
+        )
 
 
 def main() -> None:

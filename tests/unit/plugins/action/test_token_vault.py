@@ -12,7 +12,9 @@ telenor/oauth is this checkout.
 from __future__ import annotations
 
 import datetime
+import grp
 import os
+import pwd
 import stat
 import subprocess
 import sys
@@ -194,9 +196,25 @@ def test_ensure_writes_the_file_a_symlink_points_to_as_ansible_vault_does(tmp_pa
     assert yaml.safe_load(decrypt(tmp_path / "real" / "token.vault", DEFAULT_PASSWORD)) == RECORD
 
 
+def _private_group_of_ours() -> bool:
+    """Whether our primary group is a user private group: named after us, with no other member."""
+    me, group = pwd.getpwuid(os.geteuid()), grp.getgrgid(os.getegid())
+    return group.gr_name == me.pw_name and set(group.gr_mem) <= {me.pw_name}
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check-mode"])
 @pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
-@pytest.mark.parametrize("writable_by", [0o020, 0o002], ids=["group", "everyone"])
-def test_ensure_refuses_a_link_in_a_directory_others_can_write_and_writes_nothing(tmp_path, secrets, dangling, writable_by):
+@pytest.mark.parametrize(
+    "writable_by",
+    [
+        pytest.param(0o020, marks=pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory to another group needs root"),
+                     id="group"),
+        pytest.param(0o002, id="everyone"),
+    ],
+)
+def test_ensure_refuses_a_link_in_a_directory_others_can_write_and_writes_nothing(
+    tmp_path, secrets, dangling, writable_by, check_mode
+):
     # Someone who may write the vault file's directory points its name at a file of the
     # controller user's (group_vars/all/vault.yml, or a file to create in /etc as root).
     victim = tmp_path / "victim"
@@ -204,13 +222,15 @@ def test_ensure_refuses_a_link_in_a_directory_others_can_write_and_writes_nothin
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o755 | writable_by)
+    if writable_by == 0o020:
+        os.chown(shared, -1, grp.getgrnam("nogroup").gr_gid)  # not our private group: others may be in it
     link = shared / "token.vault"
     link.symlink_to(victim / ("new.yml" if dangling else "vault.yml"))
     if not dangling:
         (victim / "vault.yml").write_bytes(b"precious\n")
 
     with pytest.raises(TokenVaultError) as caught:
-        ensure_vault_file(str(link), RECORD, secrets=secrets)
+        ensure_vault_file(str(link), RECORD, secrets=secrets, check_mode=check_mode)
 
     assert str(caught.value).startswith(f"path {link} is a symbolic link in a directory that others can change")
     assert sorted(os.listdir(victim)) == ([] if dangling else ["vault.yml"])
@@ -225,6 +245,29 @@ def test_ensure_follows_a_chain_of_links_in_directories_only_we_can_change(tmp_p
     link.symlink_to("real/alias.vault")  # relative, as links in a project often are
     assert ensure_vault_file(str(link), RECORD, secrets=secrets)["changed"] is True
     assert yaml.safe_load(decrypt(tmp_path / "real" / "token.vault", DEFAULT_PASSWORD)) == RECORD
+
+
+@pytest.mark.skipif(not _private_group_of_ours(), reason="our group is not a user private group")
+def test_ensure_follows_a_link_in_a_directory_only_our_private_group_may_write(tmp_path, secrets):
+    # Systems with umask 002 make a project's directories 0775, group-writable by a group of the
+    # user's own that no one else is in.
+    (tmp_path / "real").mkdir()
+    project = tmp_path / "project"
+    project.mkdir()
+    project.chmod(0o775)
+    link = project / "token.vault"
+    link.symlink_to(tmp_path / "real" / "token.vault")
+    assert ensure_vault_file(str(link), RECORD, secrets=secrets)["changed"] is True
+    assert yaml.safe_load(decrypt(tmp_path / "real" / "token.vault", DEFAULT_PASSWORD)) == RECORD
+
+
+def test_ensure_reads_dot_dot_after_a_linked_directory_as_the_kernel_does(tmp_path, secrets):
+    # group_vars -> inventories/prod/group_vars: "group_vars/../token.vault" is in inventories/prod.
+    (tmp_path / "inventories" / "prod" / "group_vars").mkdir(parents=True)
+    (tmp_path / "group_vars").symlink_to(tmp_path / "inventories" / "prod" / "group_vars")
+    assert ensure_vault_file(f"{tmp_path}/group_vars/../token.vault", RECORD, secrets=secrets)["changed"] is True
+    assert yaml.safe_load(decrypt(tmp_path / "inventories" / "prod" / "token.vault", DEFAULT_PASSWORD)) == RECORD
+    assert not (tmp_path / "token.vault").exists()
 
 
 # --- reading and encrypting ------------------------------------------------------

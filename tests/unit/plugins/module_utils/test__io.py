@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import grp
 import os
 import stat
 import subprocess
@@ -310,22 +311,27 @@ def test_concurrent_writers_never_leave_a_partial_file(tmp_path):
 # --- who else can replace the file ---------------------------------------------------------
 
 
+NOGROUP = grp.getgrnam("nogroup").gr_gid
+
+
 @needs_root
 @pytest.mark.parametrize(
-    ("dir_uid", "dir_mode", "owner_uid", "who"),
+    ("dir_uid", "dir_gid", "dir_mode", "owner_uid", "who"),
     [
-        pytest.param(0, 0o755, 0, None, id="root-0755"),
-        pytest.param(0, 0o1777, 0, None, id="root-sticky-1777"),
-        pytest.param(NOBODY, 0o755, NOBODY, None, id="owned-by-the-files-owner"),
-        pytest.param(NOBODY, 0o755, 0, "its owner (uid 65534)", id="owned-by-another-user"),
-        pytest.param(0, 0o775, 0, "its group (gid 0)", id="group-writable"),
-        pytest.param(0, 0o777, 0, "everyone", id="world-writable"),
+        pytest.param(0, 0, 0o755, 0, None, id="root-0755"),
+        pytest.param(0, 0, 0o1777, 0, None, id="root-sticky-1777"),
+        pytest.param(NOBODY, 0, 0o755, NOBODY, None, id="owned-by-the-files-owner"),
+        pytest.param(NOBODY, 0, 0o755, 0, "its owner (uid 65534)", id="owned-by-another-user"),
+        pytest.param(0, NOGROUP, 0o775, 0, f"its group (gid {NOGROUP})", id="group-writable"),
+        # root's group has no other member here: as a user private group, its write bit lets no one in.
+        pytest.param(0, 0, 0o775, 0, None, id="writable-by-the-owners-private-group"),
+        pytest.param(0, 0, 0o777, 0, "everyone", id="world-writable"),
     ],
 )
-def test_others_who_can_replace(tmp_path, dir_uid, dir_mode, owner_uid, who):
+def test_others_who_can_replace(tmp_path, dir_uid, dir_gid, dir_mode, owner_uid, who):
     directory = tmp_path / "service"
     directory.mkdir()
-    os.chown(directory, dir_uid, 0)
+    os.chown(directory, dir_uid, dir_gid)
     directory.chmod(dir_mode)
     assert others_who_can_replace(str(directory), owner_uid=owner_uid) == who
 

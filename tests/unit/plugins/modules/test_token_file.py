@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import grp
 import os
 import pwd
 import stat
@@ -656,65 +657,85 @@ def test_a_symbolic_mode_ignores_the_bits_of_a_file_planted_by_the_directory_own
     assert path.read_text() == f"OTHER=1\nTELENOR_ACCESS_TOKEN={TOKEN}\n"
 
 
+NOGROUP = grp.getgrnam("nogroup").gr_gid if "nogroup" in {group.gr_name for group in grp.getgrall()} else NOBODY
+
+
+def _shared_directory(tmp_path, *, uid: int, gid: int, mode: int, nested: bool = False):
+    """The directory of the token file, as someone else may share it; ``nested``: root's own
+    directory inside it."""
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    os.chown(directory, uid, gid)
+    directory.chmod(mode)
+    if nested:
+        directory = directory / "etc"
+        directory.mkdir()
+        directory.chmod(0o755)
+    return directory
+
+
 @needs_root
 @pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check-mode"])
 @pytest.mark.parametrize(
-    ("dir_uid", "dir_mode", "options", "unset"),
+    ("directory_args", "file_ids", "options", "where", "who", "kept", "unset"),
     [
-        pytest.param(0, 0o1777, {}, "owner and group", id="pre-created-in-a-sticky-shared-directory"),
-        pytest.param(NOBODY, 0o755, {}, "owner and group", id="planted-by-the-directory-owner"),
-        pytest.param(NOBODY, 0o755, {"owner": "root", "mode": "0640"}, "group", id="its-group-kept-for-a-root-file"),
+        pytest.param({"uid": 0, "gid": 0, "mode": 0o1777}, (NOBODY, NOGROUP), {}, "shared", "everyone",
+                     "owner and group", "owner and group", id="pre-created-in-a-sticky-shared-directory"),
+        pytest.param({"uid": NOBODY, "gid": 0, "mode": 0o755}, (NOBODY, NOGROUP), {}, "shared",
+                     f"its owner (uid {NOBODY})", "owner and group", "owner and group", id="planted-by-the-directory-owner"),
+        pytest.param({"uid": NOBODY, "gid": 0, "mode": 0o755}, (0, NOGROUP), {"owner": "root", "mode": "0640"}, "shared",
+                     f"its owner (uid {NOBODY})", "group", "group", id="a-root-file-with-the-planters-group-moved-in"),
+        pytest.param({"uid": 0, "gid": NOGROUP, "mode": 0o770}, (NOBODY, NOGROUP), {}, "shared",
+                     f"its group (gid {NOGROUP})", "owner and group", "owner and group", id="a-group-writable-directory"),
+        pytest.param({"uid": NOBODY, "gid": 0, "mode": 0o755, "nested": True}, (NOBODY, NOGROUP), {}, "shared",
+                     f"its owner (uid {NOBODY})", "owner and group", "owner and group", id="a-directory-above-the-planters"),
     ],
 )
-def test_a_file_its_owner_could_have_planted_does_not_give_them_the_token(
-    run, tmp_path, check_mode, dir_uid, dir_mode, options, unset
+def test_a_file_someone_else_could_have_put_there_does_not_give_them_the_token(
+    run, tmp_path, check_mode, directory_args, file_ids, options, where, who, kept, unset
 ):
-    # Someone who can create files in the directory puts an empty file of their own at the path
-    # before the role runs; keeping its owner or group, as for any existing file, would let them
-    # read the token that root writes into it.
-    directory = tmp_path / "shared"
-    directory.mkdir()
-    os.chown(directory, dir_uid, 0)
-    directory.chmod(dir_mode)
+    # Someone who can put a file in the directory does so before the role runs (an empty file of
+    # theirs, or a root-owned one with their group, moved in); keeping its owner or group, as for
+    # any existing file, would let them read the token that root writes into it.
+    directory = _shared_directory(tmp_path, **directory_args)
     path = directory / "app.token"
     path.write_text("")
-    os.chown(path, NOBODY, NOBODY)
-    path.chmod(0o600)
+    os.chown(path, *file_ids)
+    path.chmod(0o640)
 
     outcome = run(path=str(path), format="raw", value=TOKEN, _ansible_check_mode=check_mode, **options)
 
     assert outcome.result["failed"] is True
-    message = outcome.result["msg"]
-    assert message.startswith(f"path {path} belongs to nobody (uid {NOBODY}), who can create files in its directory")
-    assert f"set {unset} for this file" in message
-    assert path.read_text() == "" and path.stat().st_uid == NOBODY
+    assert outcome.result["msg"] == (
+        f"path {path} belongs to uid {file_ids[0]} and gid {file_ids[1]}, and {tmp_path / where} can be written by {who},"
+        f" who could have put it there to receive the token; refusing to keep its {kept}: set {unset} for this file,"
+        " or remove it so that it is created anew"
+    )
+    assert path.read_text() == ""
+    assert (path.stat().st_uid, path.stat().st_gid) == file_ids
     assert _siblings(path) == ["app.token"]
 
 
 @needs_root
 @pytest.mark.parametrize(
-    ("dir_uid", "options"),
+    ("directory_args", "file_ids"),
     [
-        pytest.param(0, {}, id="in-a-directory-only-root-writes"),
-        pytest.param(NOBODY, {"owner": "nobody"}, id="given-to-its-owner"),
+        pytest.param({"uid": 0, "gid": 0, "mode": 0o755}, (NOBODY, NOGROUP), id="another-users-file-where-only-root-writes"),
+        pytest.param({"uid": NOBODY, "gid": 0, "mode": 0o755}, (0, 0), id="a-root-file-as-a-new-one-would-be"),
     ],
 )
-def test_a_file_of_another_user_keeps_its_owner_and_group_where_they_could_not_have_planted_it(
-    run, tmp_path, dir_uid, options
+def test_an_existing_file_keeps_its_owner_and_group_where_no_one_else_could_have_chosen_them(
+    run, tmp_path, directory_args, file_ids
 ):
-    directory = tmp_path / "service"
-    directory.mkdir()
-    os.chown(directory, dir_uid, 0)
-    directory.chmod(0o755)
+    directory = _shared_directory(tmp_path, **directory_args)
     path = directory / "app.token"
     path.write_text("")
-    os.chown(path, NOBODY, NOBODY)
+    os.chown(path, *file_ids)
 
-    outcome = run(path=str(path), format="raw", value=TOKEN, **options)
+    outcome = run(path=str(path), format="raw", value=TOKEN)
 
     assert outcome.result["changed"] is True
-    info = path.stat()
-    assert (info.st_uid, info.st_gid) == (NOBODY, NOBODY)
+    assert (path.stat().st_uid, path.stat().st_gid) == file_ids
     assert path.read_text() == f"{TOKEN}\n"
 
 
