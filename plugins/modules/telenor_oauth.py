@@ -282,7 +282,7 @@ retryable:
     - V(false) for what every run would meet again - a setting that is wrong, refused credentials,
       a TLS certificate that does not verify or a TLS handshake that fails for another reason,
       an answer that is not a token response.
-  returned: on failure
+  returned: on failure, except when the module arguments themselves are refused
   type: bool
   sample: true
 """

@@ -10,10 +10,10 @@ In Python (pytest fixtures)::
 
 From a shell::
 
-    URL=$(python tests/emulator/control.py start --state-dir /tmp/emu)
-    python tests/emulator/control.py faults '{"rate_limit_next": 1}' --state-dir /tmp/emu
-    python tests/emulator/control.py stats --state-dir /tmp/emu
-    python tests/emulator/control.py stop --state-dir /tmp/emu
+    URL=$(python tests/emulator/control.py start --state-dir ~/.cache/telenor-emulator)
+    python tests/emulator/control.py faults '{"rate_limit_next": 1}' --state-dir ~/.cache/telenor-emulator
+    python tests/emulator/control.py stats --state-dir ~/.cache/telenor-emulator
+    python tests/emulator/control.py stop --state-dir ~/.cache/telenor-emulator
 
 Standard library only.
 """
@@ -411,18 +411,27 @@ def running_pid(state_dir: Path) -> int | None:
 
 
 def make_private_dir(state_dir: Path) -> None:
-    """Make ``state_dir`` (0700) or check that it is a directory that only we can write.
-
-    The emulator writes its port, pid, log and the CA that clients trust there, as whoever
-    runs it (root, say): in a directory that another user made first (/tmp/emu), links would
-    send those writes to any file, and a CA of theirs would be trusted.
-    """
+    """Make ``state_dir`` (0700) or check that it is a directory that only we can write."""
     state_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
         state_dir.mkdir(mode=0o700)
     except FileExistsError:
         pass
-    info = os.lstat(state_dir)
+    check_private_dir(state_dir)
+
+
+def check_private_dir(state_dir: Path) -> None:
+    """Raise unless ``state_dir`` is a directory that only we can write.
+
+    The emulator writes its port, pid, log and the CA that clients trust there, as whoever
+    runs it (root, say), and the other commands signal the pid and trust the URL and the CA
+    found there: in a directory that another user made first (/tmp/emu), links would send
+    those writes to any file, and a pid, URL or CA of theirs would be used.
+    """
+    try:
+        info = os.lstat(state_dir)
+    except FileNotFoundError:
+        return  # nothing of anyone's to trust: the command says there is no emulator
     problem = None
     if stat.S_ISLNK(info.st_mode):
         problem = "is a symbolic link"
@@ -470,6 +479,7 @@ def start_detached(state_dir: Path, *, tls: bool = False, host: str = "127.0.0.1
 
 def stop_detached(state_dir: Path, *, timeout: float = STOP_TIMEOUT) -> bool:
     """SIGTERM the emulator of ``state_dir`` (SIGKILL after ``timeout``); False if none was running."""
+    check_private_dir(state_dir)
     pid = running_pid(state_dir)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
@@ -490,6 +500,7 @@ def stop_detached(state_dir: Path, *, timeout: float = STOP_TIMEOUT) -> bool:
 def _client_from_args(args: argparse.Namespace) -> ControlClient:
     url, ca = args.url, args.ca
     if url is None and args.state_dir is not None:
+        check_private_dir(args.state_dir)
         try:
             url = (args.state_dir / "url").read_text().strip()
         except FileNotFoundError:

@@ -39,26 +39,45 @@ def test_a_new_state_dir_is_made_private(tmp_path):
         control.stop_detached(state)
 
 
-@pytest.mark.parametrize("kind", ["world-writable", "group-writable", "symlink"])
-def test_a_state_dir_others_could_change_is_refused_before_anything_is_written(tmp_path, kind):
-    # Another local user made /tmp/emu first, or pointed it at a directory of root's.
+def _planted_state_dir(tmp_path, kind):
+    """A state dir as another local user would prepare it, with their link to a file of ours as its log."""
     real = tmp_path / "real"
     real.mkdir()
+    victim = real / "precious"
+    victim.write_text("precious\n")
     state = tmp_path / "emu"
     if kind == "symlink":
         state.symlink_to(real)
+        (real / "emulator.log").symlink_to(victim)
     else:
         state.mkdir()
         state.chmod(0o777 if kind == "world-writable" else 0o770)
-    victim = real / "pid"
-    victim.write_text("precious\n")
+        (state / "emulator.log").symlink_to(victim)
+    return state, victim
+
+
+KINDS = ["world-writable", "group-writable", "symlink"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_start_refuses_a_state_dir_others_could_change_and_writes_nothing(tmp_path, kind):
+    state, victim = _planted_state_dir(tmp_path, kind)
 
     with pytest.raises(control.EmulatorError) as caught:
         control.start_detached(state)
 
-    assert f"state dir {state}" in str(caught.value)
-    assert "only you can write" in str(caught.value)
+    assert f"state dir {state}" in str(caught.value) and "only you can write" in str(caught.value)
     assert victim.read_text() == "precious\n"
-    assert sorted(os.listdir(real)) == ["pid"]
-    if kind != "symlink":
-        assert os.listdir(state) == []
+    assert sorted(os.listdir(state)) == (["emulator.log", "precious"] if kind == "symlink" else ["emulator.log"])
+
+
+@pytest.mark.parametrize("command", ["stop", "stats"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_other_commands_refuse_a_state_dir_others_could_change(tmp_path, capsys, kind, command):
+    # stop would signal the pid found there, and stats trust the URL and the CA.
+    state, victim = _planted_state_dir(tmp_path, kind)
+
+    assert control.main([command, "--state-dir", str(state)]) == 1
+
+    assert f"state dir {state}" in capsys.readouterr().err
+    assert victim.read_text() == "precious\n"
