@@ -166,7 +166,8 @@ def ensure_vault_file(
 ) -> dict[str, t.Any]:
     """Make ``path`` a vault file holding ``content`` as YAML; return the task result.
 
-    The result holds ``changed``, ``path`` and ``vault_id`` (the id encrypted with), nothing else.
+    The result holds ``changed``, ``path`` and ``vault_id`` (the id encrypted with), and
+    ``warnings`` when there are any; nothing else.
     """
     try:
         file_mode = _io.parse_mode(mode)
@@ -199,7 +200,24 @@ def ensure_vault_file(
             raise TokenVaultError(str(exc)) from None
         except OSError as exc:
             raise TokenVaultError(f"Could not write path {path}: {exc.strerror}") from None
-    return {"changed": not current or mode_differs, "path": path, "vault_id": used_id}
+    result = {"changed": not current or mode_differs, "path": path, "vault_id": used_id}
+    warning = writable_directory_warning(path, os.path.dirname(target))
+    if warning is not None:
+        result["warnings"] = [warning]
+    return result
+
+
+def writable_directory_warning(path: str, directory: str) -> str | None:
+    """Words for a directory of the vault file, or one above it, that others can change."""
+    found = _io.directories_others_can_change(directory, owner_uid=os.geteuid())
+    if found is None:
+        return None
+    where, who = found
+    place = f"the directory of path {path}" if where == directory else f"a directory above path {path}"
+    return (
+        f"{where}, {place}, can be written by {who}, who can replace or remove the vault file at any"
+        " time; keep it in a directory that only you (and root) can write"
+    )
 
 
 def check_directory_writable(path: str, directory: str) -> None:

@@ -251,6 +251,20 @@ def others_who_can_replace(directory: str, *, owner_uid: int) -> str | None:
     return _others_who_can_write(directory, besides=owner_uid, sticky_keeps_out=True)
 
 
+def directories_others_can_change(directory: str, *, owner_uid: int) -> tuple[str, str] | None:
+    """The first of ``directory`` and the directories above it that someone besides root and
+    ``owner_uid`` can change, and who; None if there is none. Whoever can change a directory
+    above can rename the one below it away and put their own in its place."""
+    while True:
+        who = others_who_can_replace(directory, owner_uid=owner_uid)
+        if who is not None:
+            return directory, who
+        above = os.path.dirname(directory)
+        if above == directory:
+            return None
+        directory = above
+
+
 def others_who_can_add_files(directory: str) -> str | None:
     """Who, besides root and us, can put a file in ``directory`` (create one, or move one of theirs
     in); None if nobody. A sticky bit does not keep them out (``/var/tmp``)."""

@@ -249,8 +249,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.telenor.oauth.plugins.module_utils._io import (
     FileTargetError,
+    directories_others_can_change,
     others_who_can_add_files,
-    others_who_can_replace,
     parse_mode,
     read_regular_file,
     target_path,
@@ -407,11 +407,13 @@ def refuse_a_planted_owner(st: os.stat_result, target: str, file_args: dict, *, 
     if not kept:
         return
     directory = os.path.dirname(target)
-    who, where = others_who_can_add_files(directory), directory
-    if who is None:
-        where, who = _directory_above_others_can_change(directory, owner_uid=os.geteuid())
-    if who is None:
+    who = others_who_can_add_files(directory)
+    # Above the directory, whoever can replace a directory can put a file anywhere below it.
+    found = (directory, who) if who is not None else directories_others_can_change(
+        os.path.dirname(directory), owner_uid=os.geteuid())
+    if found is None:
         return
+    where, who = found
     unset = " and ".join(option for option in ("owner", "group") if file_args[option] is None)
     raise TokenFileError(
         f"path {path} belongs to uid {st.st_uid} and gid {st.st_gid}, and {where} can be written by {who}, who could"
@@ -478,32 +480,21 @@ def label_and_attributes(module: AnsibleModule, file_args: dict) -> t.Callable[[
     return prepare
 
 
-def _directory_above_others_can_change(directory: str, *, owner_uid: int) -> tuple[str, str | None]:
-    """The first directory above ``directory`` that someone besides root and ``owner_uid`` can
-    change, and who: they can rename the directory below it away and put their own in its place."""
-    above = os.path.dirname(directory)
-    while above != directory:
-        who = others_who_can_replace(above, owner_uid=owner_uid)
-        if who is not None:
-            return above, who
-        directory, above = above, os.path.dirname(above)
-    return directory, None
-
-
 def warn_about_the_directory(module: AnsibleModule, target: str, *, owner_uid: int) -> None:
     directory = os.path.dirname(target)
-    who = others_who_can_replace(directory, owner_uid=owner_uid)
-    if who is not None:
+    found = directories_others_can_change(directory, owner_uid=owner_uid)
+    if found is None:
+        return
+    where, who = found
+    if where == directory:
         module.warn(
             f"{directory}, the directory of path {target}, can be written by {who}, who can replace"
             " or remove the file at any time; keep secrets in a directory that only root and the"
             " file's owner can write"
         )
-        return
-    above, who = _directory_above_others_can_change(directory, owner_uid=owner_uid)
-    if who is not None:
+    else:
         module.warn(
-            f"{above}, a directory above path {target}, can be written by {who}, who can replace the"
+            f"{where}, a directory above path {target}, can be written by {who}, who can replace the"
             " directories below it, and so the file, at any time; keep secrets in directories that"
             " only root and the file's owner can write, all the way up"
         )

@@ -505,6 +505,23 @@ def test_run_writes_and_returns_only_the_documented_keys(make_action, tmp_path, 
     assert yaml.safe_load(decrypt(path, PROD_PASSWORD)) == {**RECORD, "fetched": "2026-01-02 03:04:05"}
 
 
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check-mode"])
+def test_run_warns_about_a_directory_others_can_write(make_action, tmp_path, secrets, check_mode):
+    # They cannot read the vault file, but they can replace or remove it at any time.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    path = shared / "token.vault"
+
+    result = make_action({"path": str(path), "content": RECORD}, secrets, check_mode=check_mode).run(task_vars={})
+
+    assert result["changed"] is True
+    assert result["warnings"] == [
+        f"{shared}, the directory of path {path}, can be written by everyone, who can replace or remove the"
+        " vault file at any time; keep it in a directory that only you (and root) can write"
+    ]
+
+
 def test_run_expands_the_home_directory(make_action, tmp_path, secrets, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     result = make_action({"path": "~/token.vault", "content": RECORD}, secrets).run(task_vars={})
