@@ -37,7 +37,7 @@ options:
         root or the user running Ansible can change. A link in a directory that others can write
         (group- or world-writable, or another user's) fails the task and nothing is written, as
         they could point it at any file of that user's, or of root's.
-      - If the directory, or a directory above it, can be written by others, the task warns: they
+      - If the directory, or a directory above it, can be written by others, the task warns. They
         cannot read the vault file, but they can replace or remove it at any time.
     type: path
     required: true
