@@ -87,8 +87,9 @@ def _group_may_write(dir_fd: int, info: os.stat_result) -> bool:
         owner, group = pwd.getpwuid(info.st_uid), grp.getgrgid(info.st_gid)
     except KeyError:
         return True
+    listxattr = getattr(os, "listxattr", None)  # Linux only; elsewhere an ACL cannot be ruled out
     try:
-        has_acl = "system.posix_acl_access" in os.listxattr(dir_fd)
+        has_acl = listxattr is None or "system.posix_acl_access" in listxattr(dir_fd)
     except OSError as exc:
         has_acl = exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP)  # no extended attributes here: no ACL either
     private = group.gr_name == owner.pw_name and owner.pw_gid == info.st_gid and set(group.gr_mem) <= {owner.pw_name}

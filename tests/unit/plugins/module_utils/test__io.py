@@ -336,6 +336,17 @@ def test_others_who_can_replace(tmp_path, dir_uid, dir_gid, dir_mode, owner_uid,
     assert others_who_can_replace(str(directory), owner_uid=owner_uid) == who
 
 
+@needs_root
+def test_where_acls_cannot_be_read_a_private_group_still_counts_as_others(tmp_path, monkeypatch):
+    # No os.listxattr (macOS controllers): an ACL cannot be ruled out, so the group bits are not trusted.
+    monkeypatch.delattr(os, "listxattr")
+    directory = tmp_path / "service"
+    directory.mkdir()
+    os.chown(directory, 0, 0)
+    directory.chmod(0o775)
+    assert others_who_can_replace(str(directory), owner_uid=0) == "its group (gid 0)"
+
+
 # --- links among the directory's components ----------------------------------------------
 
 
