@@ -77,30 +77,44 @@ def target_path(path: str, *, follow_symlinks: bool = False) -> str:
 _MAX_LINKS = 40  # as the kernel's own limit on links in one path
 
 
-def _group_may_write(dir_fd: int, info: os.stat_result) -> bool:
-    """Whether the directory's group bits let anyone but its owner write: a group write bit, unless
-    the group is its owner's private group (named after them, no other member, as systems with
-    umask 002 give every user) and no ACL names anyone else (with an ACL, the group bits are its mask)."""
+def _others_in_the_group_bits(dir_fd: int, info: os.stat_result) -> str | None:
+    """Who besides its owner may write the directory through its group bits; None if nobody.
+
+    The group's write bit lets its members in, unless the group is its owner's private group
+    (named after them, no other member, as systems with umask 002 give every user) and no ACL
+    names anyone else: with an ACL, the group bits are its mask, and the users and groups it
+    names may write too.
+    """
     if not info.st_mode & stat.S_IWGRP:
-        return False
+        return None
+    group = f"its group (gid {info.st_gid})"
+    has_acl = _has_acl(dir_fd)
+    if has_acl:
+        return f"{group} or the users and groups its ACL names"
     try:
-        owner, group = pwd.getpwuid(info.st_uid), grp.getgrgid(info.st_gid)
+        owner, members = pwd.getpwuid(info.st_uid), grp.getgrgid(info.st_gid)
     except KeyError:
-        return True
-    listxattr = getattr(os, "listxattr", None)  # Linux only; elsewhere an ACL cannot be ruled out
+        return group
+    private = members.gr_name == owner.pw_name and owner.pw_gid == info.st_gid and set(members.gr_mem) <= {owner.pw_name}
+    return None if private and has_acl is False else group
+
+
+def _has_acl(dir_fd: int) -> bool | None:
+    """Whether the directory has an access ACL; None where that cannot be known."""
+    listxattr = getattr(os, "listxattr", None)
+    if listxattr is None:
+        return None  # not Linux (macOS controllers): an ACL cannot be ruled out
     try:
-        has_acl = listxattr is None or "system.posix_acl_access" in listxattr(dir_fd)
+        return "system.posix_acl_access" in listxattr(dir_fd)
     except OSError as exc:
-        has_acl = exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP)  # no extended attributes here: no ACL either
-    private = group.gr_name == owner.pw_name and owner.pw_gid == info.st_gid and set(group.gr_mem) <= {owner.pw_name}
-    return has_acl or not private
+        return False if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP) else None  # no extended attributes: no ACL
 
 
 def _link_is_trusted(parent_fd: int) -> bool:
     """A link in a directory that only root or we can change (ours or root's, writable by no one
     else) was put there by root or by us; for root, only root's count."""
     info = os.fstat(parent_fd)
-    return info.st_uid in (0, os.geteuid()) and not info.st_mode & stat.S_IWOTH and not _group_may_write(parent_fd, info)
+    return info.st_uid in (0, os.geteuid()) and not info.st_mode & stat.S_IWOTH and _others_in_the_group_bits(parent_fd, info) is None
 
 
 def _open_directory(directory: str) -> int:
@@ -239,7 +253,7 @@ def _others_who_can_write(directory: str, *, besides: int, sticky_keeps_out: boo
             return None
         if info.st_mode & stat.S_IWOTH:
             return "everyone"
-        return f"its group (gid {info.st_gid})" if _group_may_write(dir_fd, info) else None
+        return _others_in_the_group_bits(dir_fd, info)
     finally:
         os.close(dir_fd)
 

@@ -347,6 +347,35 @@ def test_where_acls_cannot_be_read_a_private_group_still_counts_as_others(tmp_pa
     assert others_who_can_replace(str(directory), owner_uid=0) == "its group (gid 0)"
 
 
+@needs_root
+@pytest.mark.skipif(not hasattr(os, "setxattr"), reason="POSIX ACLs are set through Linux extended attributes")
+def test_a_user_an_acl_lets_write_is_named_even_where_the_group_is_the_owners_own(tmp_path):
+    # root's group is root's private group here (see above): only the ACL lets another user in.
+    directory = tmp_path / "service"
+    directory.mkdir()
+    os.chown(directory, 0, 0)
+    directory.chmod(0o755)
+    _let_write_by_acl(directory, NOBODY)
+
+    assert others_who_can_replace(str(directory), owner_uid=0) == "its group (gid 0) or the users and groups its ACL names"
+
+
+@needs_root
+@pytest.mark.skipif(not hasattr(os, "setxattr"), reason="POSIX ACLs are set through Linux extended attributes")
+def test_a_link_in_a_directory_an_acl_lets_another_user_write_is_refused(tmp_path, decoy):
+    tmp_path.chmod(0o755)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chown(shared, 0, 0)
+    shared.chmod(0o755)
+    _let_write_by_acl(shared, NOBODY)
+    (shared / "conf").symlink_to(decoy.parent)
+
+    with pytest.raises(FileTargetError, match="symbolic link"):
+        write_atomically(str(shared / "conf" / "passwd"), SECRET)
+    assert decoy.read_bytes() == b"root:x:0:0:root:/root:/bin/sh\n"
+
+
 # --- links among the directory's components ----------------------------------------------
 
 
@@ -433,14 +462,29 @@ def test_a_private_directory_swapped_after_mkdir_is_refused_and_left_as_it_was(
     assert target.read_text() == "TOKEN=old\n"
 
 
-def _default_acl_granting_read_to(uid: int) -> bytes:
-    """system.posix_acl_default as `setfacl -d -m u:UID:r` writes it: u::rwx, u:UID:r, g::---, m::rwx, o::---."""
+def _acl(*entries: tuple[int, int, int]) -> bytes:
+    """A POSIX ACL as the kernel stores it in system.posix_acl_*: (tag, permission bits, id)."""
     import struct  # pylint: disable=import-outside-toplevel
 
-    def entry(tag: int, perm: int, qualifier: int = 0xFFFFFFFF) -> bytes:
-        return struct.pack("<HHI", tag, perm, qualifier)
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *entry) for entry in entries)
 
-    return struct.pack("<I", 2) + entry(0x01, 7) + entry(0x02, 4, uid) + entry(0x04, 0) + entry(0x10, 7) + entry(0x20, 0)
+
+USER_OBJ, USER, GROUP_OBJ, MASK, OTHER = 0x01, 0x02, 0x04, 0x10, 0x20
+ANY = 0xFFFFFFFF  # the id of an entry that names no one
+
+
+def _default_acl_granting_read_to(uid: int) -> bytes:
+    """system.posix_acl_default as `setfacl -d -m u:UID:r` writes it: u::rwx, u:UID:r, g::---, m::rwx, o::---."""
+    return _acl((USER_OBJ, 7, ANY), (USER, 4, uid), (GROUP_OBJ, 0, ANY), (MASK, 7, ANY), (OTHER, 0, ANY))
+
+
+def _let_write_by_acl(directory, uid: int) -> None:
+    """`setfacl -m u:UID:rwx` on a 0755 directory: its group bits become the ACL's mask, rwx."""
+    try:
+        os.setxattr(directory, "system.posix_acl_access",
+                    _acl((USER_OBJ, 7, ANY), (USER, 7, uid), (GROUP_OBJ, 5, ANY), (MASK, 7, ANY), (OTHER, 5, ANY)))
+    except OSError as exc:
+        pytest.skip(f"this file system takes no ACLs: {exc}")
 
 
 def _access_acl(path) -> bytes | None:
