@@ -246,16 +246,20 @@ def read_regular_file(
 def _others_who_can_write(directory: str, *, besides: int, sticky_keeps_out: bool) -> str | None:
     dir_fd = _open_directory(directory)  # the directory that is written to, not a link's target
     try:
-        info = os.fstat(dir_fd)
-        if info.st_uid not in (0, besides):
-            return f"its owner (uid {info.st_uid})"
-        if sticky_keeps_out and info.st_mode & stat.S_ISVTX:
-            return None
-        if info.st_mode & stat.S_IWOTH:
-            return "everyone"
-        return _others_in_the_group_bits(dir_fd, info)
+        return _others_who_can_write_at(dir_fd, besides=besides, sticky_keeps_out=sticky_keeps_out)
     finally:
         os.close(dir_fd)
+
+
+def _others_who_can_write_at(dir_fd: int, *, besides: int, sticky_keeps_out: bool) -> str | None:
+    info = os.fstat(dir_fd)
+    if info.st_uid not in (0, besides):
+        return f"its owner (uid {info.st_uid})"
+    if sticky_keeps_out and info.st_mode & stat.S_ISVTX:
+        return None
+    if info.st_mode & stat.S_IWOTH:
+        return "everyone"
+    return _others_in_the_group_bits(dir_fd, info)
 
 
 def others_who_can_replace(directory: str, *, owner_uid: int) -> str | None:
@@ -269,15 +273,39 @@ def others_who_can_replace(directory: str, *, owner_uid: int) -> str | None:
 def directories_others_can_change(directory: str, *, owner_uid: int) -> tuple[str, str] | None:
     """The first of ``directory`` and the directories above it that someone besides root and
     ``owner_uid`` can change, and who; None if there is none. Whoever can change a directory
-    above can rename the one below it away and put their own in its place."""
-    while True:
-        who = others_who_can_replace(directory, owner_uid=owner_uid)
-        if who is not None:
-            return directory, who
-        above = os.path.dirname(directory)
-        if above == directory:
-            return None
-        directory = above
+    above can rename the one below it away and put their own in its place.
+
+    The directories above are those of the directory itself, reached from its descriptor by
+    "..", not those of the path as given: behind a link (/etc/app -> /srv/app/conf), the
+    directories that matter are /srv/app and /srv, which the path does not name. One found above
+    is named by its real path.
+    """
+    fd = _open_directory(directory)
+    try:
+        real = _real_path(fd, directory)
+        shown = directory
+        while True:
+            who = _others_who_can_write_at(fd, besides=owner_uid, sticky_keeps_out=True)
+            if who is not None:
+                return shown, who
+            above = os.open("..", os.O_RDONLY | _DIRECTORY | _CLOEXEC, dir_fd=fd)
+            here, there = os.fstat(fd), os.fstat(above)
+            os.close(fd)
+            fd = above
+            if (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino):
+                return None  # "/" is its own parent
+            real = os.path.dirname(real)
+            shown = real
+    finally:
+        os.close(fd)
+
+
+def _real_path(fd: int, directory: str) -> str:
+    """The path of the directory open at ``fd``, for messages: links resolved, as the kernel knows it."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return os.path.realpath(directory)  # not Linux
 
 
 def others_who_can_add_files(directory: str) -> str | None:

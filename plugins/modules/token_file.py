@@ -408,9 +408,9 @@ def refuse_a_planted_owner(st: os.stat_result, target: str, file_args: dict, *, 
         return
     directory = os.path.dirname(target)
     who = others_who_can_add_files(directory)
-    # Above the directory, whoever can replace a directory can put a file anywhere below it.
-    found = (directory, who) if who is not None else directories_others_can_change(
-        os.path.dirname(directory), owner_uid=os.geteuid())
+    # Above the directory (its real ancestors, whatever links the path goes through), whoever
+    # can replace a directory can put a file anywhere below it.
+    found = (directory, who) if who is not None else directories_others_can_change(directory, owner_uid=os.geteuid())
     if found is None:
         return
     where, who = found

@@ -18,6 +18,7 @@ import pytest
 from ansible_collections.telenor.oauth.plugins.module_utils import _io
 from ansible_collections.telenor.oauth.plugins.module_utils._io import (
     FileTargetError,
+    directories_others_can_change,
     fsync_directory,
     others_who_can_replace,
     parse_mode,
@@ -334,6 +335,20 @@ def test_others_who_can_replace(tmp_path, dir_uid, dir_gid, dir_mode, owner_uid,
     os.chown(directory, dir_uid, dir_gid)
     directory.chmod(dir_mode)
     assert others_who_can_replace(str(directory), owner_uid=owner_uid) == who
+
+
+@needs_root
+def test_the_directories_above_are_those_the_directory_is_really_in_not_those_the_path_names(tmp_path):
+    tmp_path.chmod(0o755)
+    app = tmp_path / "srv" / "app"
+    (app / "conf").mkdir(parents=True)
+    os.chown(app, NOBODY, NOBODY)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "app").symlink_to(app / "conf")  # root's link: followed
+
+    found = directories_others_can_change(str(tmp_path / "etc" / "app"), owner_uid=0)
+
+    assert found == (str(app), f"its owner (uid {NOBODY})")
 
 
 @needs_root

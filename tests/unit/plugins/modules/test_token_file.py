@@ -717,6 +717,26 @@ def test_a_file_someone_else_could_have_put_there_does_not_give_them_the_token(
 
 
 @needs_root
+def test_a_file_planted_behind_a_link_is_judged_by_the_directories_it_really_is_in(run, tmp_path):
+    # root's link /etc/app -> /srv/app/conf, where the service user owns /srv/app: the path names
+    # only root's directories, but the service user can swap conf for a directory of theirs.
+    tmp_path.chmod(0o755)
+    directory = _shared_directory(tmp_path, uid=NOBODY, gid=0, mode=0o755, nested=True)
+    links = tmp_path / "etc"
+    links.mkdir()
+    (links / "app").symlink_to(directory)
+    path = directory / "app.token"
+    path.write_text("")
+    os.chown(path, NOBODY, NOGROUP)
+
+    outcome = run(path=str(links / "app" / "app.token"), format="raw", value=TOKEN)
+
+    assert outcome.result["failed"] is True
+    assert f"and {tmp_path / 'shared'} can be written by its owner (uid {NOBODY})" in outcome.result["msg"]
+    assert path.read_text() == ""
+
+
+@needs_root
 @pytest.mark.parametrize(
     ("directory_args", "file_ids"),
     [
