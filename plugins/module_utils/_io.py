@@ -91,12 +91,25 @@ def _others_in_the_group_bits(dir_fd: int, info: os.stat_result) -> str | None:
     has_acl = _has_acl(dir_fd)
     if has_acl:
         return f"{group} or the users and groups its ACL names"
+    return None if has_acl is False and _is_private_group(info.st_gid, owner_uid=info.st_uid) else group
+
+
+def _is_private_group(gid: int, *, owner_uid: int) -> bool:
+    """Whether ``gid`` is the user private group of ``owner_uid`` and no one else's: named after
+    them, their primary group, and no other account in it, whether listed as a member, by its
+    primary group (as RHEL's sync and operator are in root's), or through a second group entry
+    with the same gid. Accounts that the name service does not list (LDAP without enumeration)
+    cannot be seen; such a group is as private as its listing says."""
     try:
-        owner, members = pwd.getpwuid(info.st_uid), grp.getgrgid(info.st_gid)
+        owner, group = pwd.getpwuid(owner_uid), grp.getgrgid(gid)
     except KeyError:
-        return group
-    private = members.gr_name == owner.pw_name and owner.pw_gid == info.st_gid and set(members.gr_mem) <= {owner.pw_name}
-    return None if private and has_acl is False else group
+        return False
+    if group.gr_name != owner.pw_name or owner.pw_gid != gid or not set(group.gr_mem) <= {owner.pw_name}:
+        return False
+    if any(entry.gr_gid == gid and (entry.gr_name != group.gr_name or not set(entry.gr_mem) <= {owner.pw_name})
+           for entry in grp.getgrall()):
+        return False
+    return not any(entry.pw_gid == gid and entry.pw_uid != owner_uid for entry in pwd.getpwall())
 
 
 def _has_acl(dir_fd: int) -> bool | None:

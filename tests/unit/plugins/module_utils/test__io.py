@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import grp
 import os
+import pwd
 import stat
 import subprocess
 import sys
@@ -349,6 +350,31 @@ def test_the_directories_above_are_those_the_directory_is_really_in_not_those_th
     found = directories_others_can_change(str(tmp_path / "etc" / "app"), owner_uid=0)
 
     assert found == (str(app), f"its owner (uid {NOBODY})")
+
+
+@needs_root
+@pytest.mark.parametrize(
+    "another_account",
+    [
+        pytest.param(lambda: [pwd.struct_passwd(("operator", "x", 11, 0, "", "/root", "/sbin/nologin"))], id="by-primary-group"),
+        pytest.param(lambda: [grp.struct_group(("wheel2", "x", 0, ["eve"]))], id="by-a-second-entry-of-the-gid"),
+    ],
+)
+def test_a_group_someone_else_is_in_is_not_the_owners_private_group(tmp_path, monkeypatch, another_account):
+    # RHEL's operator and sync have root's group as their primary group, and are not listed as its members.
+    extra = another_account()
+    if isinstance(extra[0], pwd.struct_passwd):
+        everyone = pwd.getpwall()
+        monkeypatch.setattr(pwd, "getpwall", lambda: everyone + extra)
+    else:
+        groups = grp.getgrall()
+        monkeypatch.setattr(grp, "getgrall", lambda: groups + extra)
+    directory = tmp_path / "service"
+    directory.mkdir()
+    os.chown(directory, 0, 0)
+    directory.chmod(0o775)
+
+    assert others_who_can_replace(str(directory), owner_uid=0) == "its group (gid 0)"
 
 
 @needs_root
