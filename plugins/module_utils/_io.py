@@ -338,7 +338,7 @@ def write_atomically(
 ) -> None:
     """Replace ``path`` with ``data``; on any failure the old file is left as it was.
 
-    ``owner``, ``group`` (ids; None keeps ours) and ``mode`` are set on the open descriptor
+    ``owner``, ``group`` (ids; None is ours, also in a set-gid directory) and ``mode`` are set on the open descriptor
     before the first byte, never by path. ``prepare(temporary_path)`` then runs, still before the
     first byte, for what has no descriptor call here (SELinux context, chattr attributes); see
     ``_path_only_we_can_change``.
@@ -389,9 +389,10 @@ def _write_temporary_then_rename(
             # On the descriptor: whoever can write the directory can swap the temporary file's
             # name (for a hard link to /etc/shadow, say) at any time, but not the open file.
             _drop_inherited_acl(fd)
-            # chown first, as it clears the set-id bits that the mode may then set.
-            if owner is not None or group is not None:
-                os.fchown(fd, -1 if owner is None else owner, -1 if group is None else group)
+            # chown first, as it clears the set-id bits that the mode may then set. Always the
+            # group: in a set-gid directory, a new file gets the directory's group, which its
+            # owner (a service user) chose.
+            os.fchown(fd, -1 if owner is None else owner, os.getegid() if group is None else group)
             os.fchmod(fd, mode)  # 0600 & umask until now, and nothing written yet
             if prepare is not None:
                 prepare(temporary)

@@ -717,6 +717,19 @@ def test_a_file_someone_else_could_have_put_there_does_not_give_them_the_token(
 
 
 @needs_root
+def test_a_new_file_in_a_set_gid_directory_gets_our_group_not_the_one_its_owner_chose(run, tmp_path):
+    # The service user owns the directory and sets its set-gid bit: a new file would get their group,
+    # and with mode 0640 they would read root's token.
+    directory = _shared_directory(tmp_path, uid=NOBODY, gid=NOGROUP, mode=0o2755)
+    path = directory / "app.env"
+
+    outcome = run(path=str(path), format="env", value=TOKEN, owner="root", mode="0640")
+
+    assert outcome.result["changed"] is True
+    assert (path.stat().st_uid, path.stat().st_gid) == (0, os.getegid())
+
+
+@needs_root
 def test_a_file_planted_behind_a_link_is_judged_by_the_directories_it_really_is_in(run, tmp_path):
     # root's link /etc/app -> /srv/app/conf, where the service user owns /srv/app: the path names
     # only root's directories, but the service user can swap conf for a directory of theirs.
