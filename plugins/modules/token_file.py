@@ -138,6 +138,8 @@ notes:
     SELinux context and attributes are set by path, in a directory that only the module's user
     can change, created next to the file for the write and removed after it.
   - O(unsafe_writes) is ignored; the write is always atomic.
+  - O(attributes) cannot add V(i) (immutable) or V(a) (append only), as they forbid replacing the
+    file, which every write of a token does.
   - A JSON or YAML file nested too deeply to be read safely is an error naming the file, and so is
     an existing file larger than 16 MiB, which is not read.
   - There is no O(ignore:backup) option on purpose, because a backup would be another copy of a secret.
@@ -363,6 +365,7 @@ def ensure_file(module: AnsibleModule) -> dict:
         path=path,
     )
     file_args = module.load_file_common_arguments(params, path=target)
+    refuse_attributes_that_forbid_replacing(file_args["attributes"])
     if st is not None:
         refuse_a_planted_owner(st, target, file_args, path=path)
         # The new file keeps the old one's owner, group and SELinux context where no option sets
@@ -390,6 +393,20 @@ def ensure_file(module: AnsibleModule) -> dict:
     owner_uid = uid if uid is not None else (st.st_uid if st is not None else os.geteuid())
     warn_about_the_directory(module, target, owner_uid=owner_uid)
     return {"changed": changed, "path": path, "format": fmt, "mode": format_mode(file_args["mode"]), "created": st is None}
+
+
+def refuse_attributes_that_forbid_replacing(attributes: str | None) -> None:
+    """Fail on chattr's i (immutable) or a (append only) being set: the file is replaced on every
+    change, which they forbid, so every run would fail and leave its temporary file behind."""
+    if attributes is None or attributes.startswith("-"):
+        return
+    forbidding = [flag for flag in "ia" if flag in attributes]
+    if forbidding:
+        raise TokenFileError(
+            f"attributes {attributes!r} sets {' and '.join(forbidding)} (immutable, append only), which forbid"
+            " replacing the file, as every write of a token does; leave them out",
+            option="attributes",
+        )
 
 
 def refuse_a_planted_owner(st: os.stat_result, target: str, file_args: dict, *, path: str) -> None:

@@ -613,6 +613,21 @@ def test_attributes_are_set_on_the_new_file(run, tmp_path):
     assert os.listdir(tmp_path) == ["token"]
 
 
+@pytest.mark.parametrize("attributes", ["+i", "a", "=Ai"])
+def test_attributes_that_forbid_replacing_the_file_fail_before_any_write(run, tmp_path, attributes):
+    # chattr +i or +a on the temporary file made its rename and removal fail, on every run.
+    path = tmp_path / "token"
+    path.write_text("old\n")
+
+    outcome = run(path=str(path), format="raw", value=TOKEN, attributes=attributes)
+
+    assert outcome.result["failed"] is True
+    assert outcome.result["msg"].startswith(f"attributes {attributes!r} sets ")
+    assert "forbid replacing the file" in outcome.result["msg"]
+    assert path.read_text() == "old\n"
+    assert os.listdir(tmp_path) == ["token"]
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="a root-only file and another owner need root")
 @pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check-mode"])
 def test_a_root_only_file_moved_onto_the_path_is_not_handed_to_the_new_owner(run, tmp_path, check_mode):
