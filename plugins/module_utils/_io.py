@@ -212,9 +212,10 @@ MAX_READ_SIZE = 16 * 1024 * 1024
 
 
 def read_regular_file(
-    path: str, *, max_size: int = MAX_READ_SIZE, single_link: bool = False
-) -> tuple[bytes, os.stat_result] | None:
-    """The bytes and stat of the regular file at ``path``, or None when there is none.
+    path: str, *, max_size: int = MAX_READ_SIZE, single_link: bool = False, with_acl: bool = False
+) -> tuple[bytes, os.stat_result] | tuple[bytes, os.stat_result, bool] | None:
+    """The bytes and stat of the regular file at ``path``, or None when there is none; ``with_acl``
+    adds whether it has an access ACL, read on the same descriptor.
 
     O_NOFOLLOW, O_NONBLOCK (a planted FIFO cannot hang the run), and checked on the descriptor.
     A file larger than ``max_size`` bytes is refused.
@@ -253,7 +254,7 @@ def read_regular_file(
                 f"path {path} is larger than {max_size // (1024 * 1024)} MiB ({max(info.st_size, len(data))} bytes);"
                 " refusing to read it: a file that holds a token is far smaller. Remove it, or give another path"
             )
-        return data, info
+        return (data, info, _has_access_acl(fd)) if with_acl else (data, info)
 
 
 def _others_who_can_write(directory: str, *, besides: int, sticky_keeps_out: bool) -> str | None:

@@ -137,6 +137,9 @@ notes:
   - The new file's owner, group and mode are set through its open descriptor, never by path. Its
     SELinux context and attributes are set by path, in a directory that only the module's user
     can change, created next to the file for the write and removed after it.
+  - An existing file with an ACL is judged by its owner bits only, as its group bits are the ACL's
+    mask and an entry can shut out anyone. So a symbolic O(mode) starts from them, and its content
+    is kept only where the new file gives no one else read access it did not already have by them.
   - O(unsafe_writes) is ignored; the write is always atomic.
   - O(attributes) cannot add V(i) (immutable) or V(a) (append only), as they forbid replacing the
     file, which every write of a token does.
@@ -353,8 +356,11 @@ def ensure_file(module: AnsibleModule) -> dict:
     if fmt == "yaml" and not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR, path=path, format=fmt)
     target = target_path(path)
-    existing = read_regular_file(target, single_link=True)
-    current, st = existing if existing is not None else (b"", None)
+    existing = read_regular_file(target, single_link=True, with_acl=True)
+    current, st, has_acl = existing if existing is not None else (b"", None, False)
+    # With an ACL, the group bits are its mask and a named entry can shut out anyone, the owner's
+    # group or everyone included: only the owner bits say for sure who could read the file.
+    sure = owner_bits_only(st) if has_acl else st
     data = new_content(
         current,
         fmt=fmt,
@@ -375,10 +381,10 @@ def ensure_file(module: AnsibleModule) -> dict:
         if module.selinux_enabled():
             held = module.selinux_context(target)
             file_args["secontext"] = [held[i] if wanted is None else wanted for i, wanted in enumerate(file_args["secontext"])]
-    file_args["mode"] = file_mode(params["mode"], symbolic_mode_start(st, file_args))
+    file_args["mode"] = file_mode(params["mode"], symbolic_mode_start(sure, file_args))
     changed = st is None or data != current or metadata_differs(module, file_args)
     if changed and st is not None and fmt in KEYED_FORMATS:
-        refuse_to_hand_over(st, file_args, path=path)
+        refuse_to_hand_over(sure, file_args, path=path)
     if changed and not module.check_mode:
         uid, gid = numeric_id("owner", file_args["owner"]), numeric_id("group", file_args["group"])
         # Also when only the metadata differs: a new file replaces the old one rather than a
@@ -407,6 +413,10 @@ def refuse_attributes_that_forbid_replacing(attributes: str | None) -> None:
             " replacing the file, as every write of a token does; leave them out",
             option="attributes",
         )
+
+
+def owner_bits_only(st: os.stat_result) -> os.stat_result:
+    return os.stat_result((st.st_mode & ~0o077,) + tuple(st)[1:10])
 
 
 def refuse_a_planted_owner(st: os.stat_result, target: str, file_args: dict, *, path: str) -> None:

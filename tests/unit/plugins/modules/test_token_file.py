@@ -744,6 +744,47 @@ def test_a_new_file_in_a_set_gid_directory_gets_our_group_not_the_one_its_owner_
     assert (path.stat().st_uid, path.stat().st_gid) == (0, os.getegid())
 
 
+def _acl_shutting_out_the_group(path) -> None:
+    """`setfacl -m g::---,u:nobody:r` on a 0600 file: its group bits show the mask, r, although its
+    group may read nothing."""
+    import struct  # pylint: disable=import-outside-toplevel
+
+    entries = [(0x01, 6, 0xFFFFFFFF), (0x02, 4, NOBODY), (0x04, 0, 0xFFFFFFFF), (0x10, 4, 0xFFFFFFFF), (0x20, 0, 0xFFFFFFFF)]
+    try:
+        os.setxattr(path, "system.posix_acl_access", struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries))
+    except (AttributeError, OSError) as exc:
+        pytest.skip(f"no POSIX ACLs here: {exc}")
+    assert _mode(path) == 0o640
+
+
+@needs_root
+def test_a_file_whose_acl_shuts_out_its_group_is_not_handed_to_that_group(run, tmp_path):
+    # A root-only key in a file with an ACL, moved onto the path by the service user, whose group it is.
+    path = tmp_path / "app.env"
+    path.write_text("ROOT_ONLY_KEY=s3cr3t\n")
+    os.chown(path, 0, NOGROUP)
+    _acl_shutting_out_the_group(path)
+
+    outcome = run(path=str(path), format="env", value=TOKEN, owner="root", group=str(NOGROUP), mode="0640")
+
+    assert outcome.result["failed"] is True
+    assert "refusing to hand it over" in outcome.result["msg"]
+    assert path.read_text() == "ROOT_ONLY_KEY=s3cr3t\n"
+
+
+@needs_root
+def test_a_symbolic_mode_on_a_file_with_an_acl_starts_from_its_owner_bits(run, tmp_path):
+    path = tmp_path / "token"
+    path.write_text("old\n")
+    os.chown(path, 0, NOGROUP)
+    _acl_shutting_out_the_group(path)
+
+    outcome = run(path=str(path), format="raw", value=TOKEN, mode="u=rw")
+
+    assert outcome.result["mode"] == "0600"
+    assert _mode(path) == 0o600
+
+
 @needs_root
 def test_a_file_planted_behind_a_link_is_judged_by_the_directories_it_really_is_in(run, tmp_path):
     # root's link /etc/app -> /srv/app/conf, where the service user owns /srv/app: the path names
