@@ -90,7 +90,7 @@ _raw:
 
 import os
 
-from ansible.errors import AnsibleLookupError
+from ansible.errors import AnsibleError, AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.telenor.oauth.plugins.module_utils._errors import TelenorOAuthError
@@ -169,7 +169,14 @@ def _source_value(plugin: LookupBase, name: str, variables: dict | None, direct:
         # A play variable may be a template ("{{ other_var }}") or an inline-vaulted value
         # (encrypt_string, not a str): resolve and decrypt it as Ansible would.
         templar = getattr(plugin, "_templar", None)
-        return templar.template(raw) if templar is not None and raw is not None else raw
+        if templar is None or raw is None:
+            return raw
+        try:
+            return templar.template(raw)
+        except AnsibleError as exc:
+            if _is_vault_error(exc):
+                raise AnsibleLookupError(_undecryptable_message(f"variable {origin[len('var: '):]}")) from None
+            raise
     if origin.startswith("env: "):
         return os.environ.get(origin[len("env: "):], value)
     if origin == "default" or not os.path.isfile(origin):
@@ -179,6 +186,61 @@ def _source_value(plugin: LookupBase, name: str, variables: dict | None, direct:
     definition = C.config.get_configuration_definition(name, plugin_type="lookup", plugin_name=plugin._load_name) or {}
     raw = _ini_value(origin, definition.get("ini") or [])
     return value if raw is None else raw
+
+
+def _is_vault_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a vaulted value that could not be decrypted."""
+    from ansible.parsing.vault import AnsibleVaultError  # pylint: disable=import-outside-toplevel  # only on failure
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        # A template that uses an undecryptable variable raises core's UndecryptableVaultError,
+        # which records the vault error's text but not the exception.
+        if isinstance(exc, AnsibleVaultError) or type(exc).__name__ == "UndecryptableVaultError":
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _undecryptable_message(source: str) -> str:
+    # Core's own text ("Attempting to decrypt but no vault secrets found.") names neither the
+    # variable nor the remedy; the vaulttext is left out on purpose.
+    return (
+        f"The {source} is vaulted and this run has no vault password that decrypts it:"
+        " run with --ask-vault-pass, --vault-password-file or --vault-id"
+    )
+
+
+def _undecryptable_source(plugin: LookupBase, variables: dict | None, direct: dict) -> str:
+    """Which keyword or variable holds the vaulted value that core's config layer failed to decrypt."""
+    from ansible import constants as C  # pylint: disable=import-outside-toplevel
+    from ansible.parsing.vault import AnsibleVaultError, EncryptedString  # pylint: disable=import-outside-toplevel
+
+    def undecryptable(value: object) -> bool:
+        if not isinstance(value, EncryptedString):
+            return False
+        try:
+            str(value)  # decrypts, or raises as core did
+        except AnsibleVaultError:
+            return True
+        return False
+
+    definitions = C.config.get_configuration_definitions(plugin_type="lookup", name=plugin._load_name) or {}
+    for name, definition in definitions.items():
+        if direct.get(name) is not None:
+            # Core takes a keyword before any variable, as set_options did.
+            if undecryptable(direct[name]):
+                return f"value of the {name} keyword"
+            continue
+        # Of the option's variables, the last one set wins, as in core's config layer.
+        chosen = None
+        for entry in definition.get("vars") or []:
+            if (variables or {}).get(entry["name"]) is not None:
+                chosen = entry["name"]
+        if chosen is not None and undecryptable(variables[chosen]):
+            return f"variable {chosen}"
+    return "variable that sets an option of telenor.oauth.telenor_token"
 
 
 def _templated_variables(plugin: LookupBase, variables: dict | None) -> dict:
@@ -218,7 +280,14 @@ def _unknown_keywords_message(unknown: list, known: list) -> str:
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
-        self.set_options(var_options=variables, direct=kwargs)
+        try:
+            self.set_options(var_options=variables, direct=kwargs)
+        except AnsibleError as exc:
+            # Core's config layer decrypts a vaulted variable as it reads it, and without a
+            # vault password says only "Attempting to decrypt but no vault secrets found".
+            if _is_vault_error(exc):
+                raise AnsibleLookupError(_undecryptable_message(_undecryptable_source(self, variables, kwargs))) from None
+            raise
         # Core drops keywords that name no option; a misspelt scope or client_secret would then
         # get a token for other settings than the ones written, without a word. A warning for
         # now, as playbooks that pass them work today; an error from 2.0.0.

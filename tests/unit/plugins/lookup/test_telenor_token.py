@@ -28,6 +28,9 @@ import yaml
 from ansible import constants as C
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.testing import patch_module_args
+from ansible.parsing.dataloader import DataLoader
+from ansible.parsing.vault import EncryptedString, VaultHelper, VaultLib, VaultSecret, VaultSecretsContext
+from ansible.template import Templar, trust_as_template
 from ansible.utils.display import Display
 from ansible.utils.plugin_docs import add_fragments
 
@@ -281,6 +284,66 @@ def test_options_from_variables(api, cache_dir):
     (seen,) = api.token_requests
     assert basic_credentials(seen) == ("var-client-Hn3", "var-secret-Lz8")
     assert seen.form["scope"] == ["sms"]
+
+
+def _vaulted(plaintext: str) -> EncryptedString:
+    """A value as ``ansible-vault encrypt_string`` puts it in a variable file (``!vault |``)."""
+    vault = VaultLib([("default", VaultSecret(b"the-vault-password-Qe4"))])
+    return EncryptedString(ciphertext=vault.encrypt(plaintext).decode())
+
+
+def _run_vault_secrets(monkeypatch, secrets: list) -> None:
+    """What ansible-playbook's CLI loads once per run: none without --ask-vault-pass."""
+    monkeypatch.setattr(VaultSecretsContext, "current", classmethod(lambda cls, optional=False: VaultSecretsContext(secrets)))
+
+
+VAULT_FLAGS = ("--ask-vault-pass", "--vault-password-file", "--vault-id")
+
+
+@pytest.mark.parametrize("secrets", [[], [("default", VaultSecret(b"another-password"))]], ids=["no-password", "wrong-password"])
+def test_a_vaulted_variable_without_its_vault_password_names_the_variable_and_the_flags(api, cache_dir, monkeypatch, secrets):
+    _run_vault_secrets(monkeypatch, secrets)
+    ciphertext = _vaulted(CLIENT_SECRET)
+    variables = {"telenor_client_id": CLIENT_ID, "telenor_client_secret": ciphertext, "telenor_api_url": api.url}
+    with pytest.raises(AnsibleLookupError) as caught:
+        lookup(variables=variables, cache_dir=cache_dir, retries=0)
+    message = str(caught.value)
+    assert "variable telenor_client_secret is vaulted" in message
+    assert all(flag in message for flag in VAULT_FLAGS)
+    assert_no_secret(message)
+    assert "$ANSIBLE_VAULT" not in message and VaultHelper.get_ciphertext(ciphertext, with_tags=False)[-40:] not in message
+    assert caught.value.__cause__ is None  # core's error would add the vaulttext's origin and text
+    assert not api.token_requests
+
+
+def test_a_variable_that_templates_an_undecryptable_one_names_the_variable_and_the_flags(api, cache_dir, monkeypatch):
+    _run_vault_secrets(monkeypatch, [])
+    variables = {
+        "telenor_client_id": CLIENT_ID,
+        "telenor_client_secret": trust_as_template("{{ vault_app_client_secret }}"),
+        "vault_app_client_secret": _vaulted(CLIENT_SECRET),
+        "telenor_api_url": api.url,
+    }
+    plugin = new_lookup()
+    plugin._templar = Templar(loader=DataLoader(), variables=variables)  # what the loader gives a lookup; pylint: disable=protected-access
+    with pytest.raises(AnsibleLookupError) as caught:
+        plugin.run([], variables=variables, cache_dir=cache_dir, retries=0)
+    message = str(caught.value)
+    assert "variable telenor_client_secret is vaulted" in message
+    assert all(flag in message for flag in VAULT_FLAGS)
+    assert_no_secret(message)
+    assert not api.token_requests
+
+
+def test_a_vaulted_variable_with_its_vault_password_is_used(api, cache_dir, monkeypatch):
+    password = VaultSecret(b"the-vault-password-Qe4")
+    _run_vault_secrets(monkeypatch, [("default", password)])
+    variables = {"telenor_client_id": CLIENT_ID, "telenor_client_secret": _vaulted(CLIENT_SECRET), "telenor_api_url": api.url}
+    plugin = new_lookup()
+    plugin._templar = Templar(loader=DataLoader(), variables=variables)  # pylint: disable=protected-access
+    assert plugin.run([], variables=variables, cache_dir=cache_dir, retries=0) == [FIRST]
+    (seen,) = api.token_requests
+    assert basic_credentials(seen) == (CLIENT_ID, CLIENT_SECRET)
 
 
 def test_options_from_the_environment(api, tmp_path, monkeypatch):
