@@ -327,6 +327,11 @@ def strict_boolean(name: str, value: t.Any) -> bool:
     raise TelenorConfigError(f"{name} must be a boolean (true/false, yes/no, on/off or 1/0), got {shown}")
 
 
+def _plain_number(value: float) -> str:
+    """``value`` as the documentation writes it: 31622400, not 3.16224e+07 (``:g``); 0.001 as it is."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
 def _number(get: OptionGetter, name: str, *, integer: bool) -> t.Any:
     """A numeric option, in NUMBER_RANGES[name]; NaN, infinity and Python-only spellings refused.
 
@@ -336,7 +341,7 @@ def _number(get: OptionGetter, name: str, *, integer: bool) -> t.Any:
     value = get(name)
     kind = "a whole number" if integer else "a number"
     shown = repr(value)[:40]
-    expected = f"{name} must be {kind} from {minimum:g} to {maximum:g}, got {shown}"
+    expected = f"{name} must be {kind} from {_plain_number(minimum)} to {_plain_number(maximum)}, got {shown}"
     if isinstance(value, bool):
         raise TelenorConfigError(expected)
     if isinstance(value, str):

@@ -227,6 +227,24 @@ def test_bad_numbers_are_refused_naming_the_option(name, value):
 
 
 @pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        # The range as the documentation writes it: 31622400, not 3.16224e+07.
+        ("min_ttl", 99999999, "min_ttl must be a whole number from 0 to 31622400, got 99999999"),
+        ("min_ttl", "-1", "min_ttl must be a whole number from 0 to 31622400, got '-1'"),
+        ("retries", 11, "retries must be a whole number from 0 to 10, got 11"),
+        ("timeout", 601, "timeout must be a number from 0.001 to 600, got 601"),
+        ("timeout", "0", "timeout must be a number from 0.001 to 600, got '0'"),
+    ],
+)
+def test_a_number_out_of_range_is_told_the_range_in_plain_digits(name, value, message):
+    with pytest.raises(TelenorConfigError) as caught:
+        settings_from_options(given(**{name: value}))
+
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
     ("options", "expected"),
     [
         ({"min_ttl": 0, "retries": 0}, {"min_ttl": 0, "retries": 0}),
