@@ -253,6 +253,9 @@ def test_the_role_takes_every_connection_option_of_the_lookup(ansible, emulator,
     pytest.param({}, {"TELENOR_CLIENT_SECRET": "not-the-secret"}, False, id="wrong-secret"),
     # No answer at all: the module retries a refused connection, so the next run may get through.
     pytest.param({}, {"TELENOR_API_URL": f"http://127.0.0.1:{closed_port()}"}, True, id="api-unreachable"),
+    # A portal login as client_id: the module's message ends in a word ending in "s", which
+    # the role quotes whole (it once trimmed a trailing "s" with its trailing full stop).
+    pytest.param({}, {"TELENOR_CLIENT_ID": "ola@firma.no"}, False, id="portal-login-client-id"),
 ])
 def test_only_a_temporary_api_failure_says_that_the_next_run_retries(ansible, emulator, faults, env, transient):
     if faults:
@@ -263,6 +266,8 @@ def test_only_a_temporary_api_failure_says_that_the_next_run_retries(ansible, em
     message = " ".join(run.stdout.split())
     assert "No token for this run, so no file was written" in message, run.output
     assert ("the next run retries" in message.lower()) is transient, run.output
+    if "TELENOR_CLIENT_ID" in env:
+        assert "and they are not API credentials." in message, run.output
     assert not list(HERE.glob("never-written-*"))
 
 
