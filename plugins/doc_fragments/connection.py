@@ -56,6 +56,8 @@ options:
   scope:
     description:
       - Scopes to request, each as its own list item; sent space-separated.
+      - Given as one string, as in the E(TELENOR_SCOPE) environment variable, scopes are separated
+        by commas (V(sms,read)), not spaces.
       - Tokens for different scopes are cached separately.
     type: list
     elements: str

@@ -239,8 +239,12 @@ def normalize_scope(value: t.Any) -> str | None:
         if not name:
             continue
         if any(char.isspace() for char in name):
+            # A string from any source (TELENOR_SCOPE, ansible.cfg, a variable or argument
+            # written as a string) is split at commas, by core and above; spaces separate nothing.
             raise TelenorConfigError(
-                f"scope item {name!r} contains whitespace; give each scope as its own list item"
+                f"scope item {name!r} contains whitespace; give each scope as its own list item,"
+                f" or where scope is one string (TELENOR_SCOPE, ansible.cfg) separate them with commas:"
+                f" {','.join(name.split())!r}"
             )
         if name not in scopes:
             scopes.append(name)

@@ -286,6 +286,16 @@ def test_options_from_variables(api, cache_dir):
     assert seen.form["scope"] == ["sms"]
 
 
+def test_a_space_separated_telenor_scope_is_told_to_use_commas(api, options, monkeypatch):
+    monkeypatch.setenv("TELENOR_SCOPE", "sms read")
+    with pytest.raises(AnsibleLookupError) as caught:
+        lookup(**options)
+    assert "TELENOR_SCOPE" in str(caught.value) and "'sms,read'" in str(caught.value)
+    assert not api.token_requests
+    monkeypatch.setenv("TELENOR_SCOPE", "sms,read")
+    assert lookup(**options, query="scope") == ["sms read"]
+
+
 def _vaulted(plaintext: str) -> EncryptedString:
     """A value as ``ansible-vault encrypt_string`` puts it in a variable file (``!vault |``)."""
     vault = VaultLib([("default", VaultSecret(b"the-vault-password-Qe4"))])

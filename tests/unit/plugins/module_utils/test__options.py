@@ -226,6 +226,19 @@ def test_bad_numbers_are_refused_naming_the_option(name, value):
     assert str(caught.value).startswith(name)
 
 
+@pytest.mark.parametrize("value", [["sms read"], "sms read", " sms  read "], ids=["list-item", "string", "padded-string"])
+def test_a_scope_with_spaces_is_told_both_ways_to_give_several(value):
+    with pytest.raises(TelenorConfigError) as caught:
+        normalize_scope(value)
+
+    message = str(caught.value)
+    assert "give each scope as its own list item" in message
+    assert "TELENOR_SCOPE" in message and "commas" in message
+    suggested = message.rpartition(": ")[2].strip("'")
+    assert suggested == "sms,read"
+    assert normalize_scope(suggested) == "sms read"  # the advice works
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
