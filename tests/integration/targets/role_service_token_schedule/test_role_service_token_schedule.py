@@ -351,8 +351,14 @@ def test_a_declared_interval_that_leaves_a_gap_is_warned_about(one_host_schedule
     sections = {match.group(1): match.group(2) for match in
                 re.finditer(r"^PLAY \[Interval case (\S+)\].*?$(.*?)(?=^PLAY |\Z)", run.stdout, re.M | re.S)}
     assert sorted(sections) == sorted(case for case, _variables, _warned in INTERVAL_CASES), run.stdout
-    for case, _variables, warned in INTERVAL_CASES:
+    for case, variables, warned in INTERVAL_CASES:
         assert ("WARNING: service_token_schedule_interval" in sections[case]) is warned, f"{case}:\n{sections[case]}"
+        if warned:
+            warning = re.search(r'"msg": "(WARNING: service_token_schedule_interval.*)"$', sections[case], re.M)
+            assert warning, f"{case}:\n{sections[case]}"
+            # One sentence on one line, whose advice to leave min_ttl unset is for those who set it.
+            assert "\\n" not in warning.group(1), warning.group(1)
+            assert ("service_token_min_ttl" in warning.group(1)) is ("service_token_min_ttl" in variables), warning.group(1)
     assert emulator.stats()["token_requests"] == len(INTERVAL_CASES)  # each case obtained its own
 
 
