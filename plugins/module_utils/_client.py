@@ -225,8 +225,53 @@ def _malformed_answer(exc: Exception) -> str | None:
     return None
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: requests' errors hold urllib3's in args, urllib3's hold the
+    socket's error as ``reason`` or ``__cause__``. Bounded: no library nests deeper."""
+    found: list[BaseException] = [exc]
+    for cause in found:
+        if len(found) >= 16:
+            break
+        for inner in (*getattr(cause, "args", ()), getattr(cause, "reason", None), cause.__cause__, cause.__context__):
+            if isinstance(inner, BaseException) and all(inner is not known for known in found):
+                found.append(inner)
+    return found
+
+
+def _host_and_port(api_url: str) -> str:
+    """api_url's host:port as a connection uses it (the scheme's port when none is written)."""
+    parts = urlsplit(api_url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (80 if parts.scheme == "http" else 443)
+    except ValueError:  # api_url is checked before any request; this only keeps the message safe
+        port = "?"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _connection_failure_words(exc: Exception, api_url: str) -> str:
+    """A connection that failed before any answer: refused, or closed by the server unanswered."""
+    import http.client  # pylint: disable=import-outside-toplevel  # loaded by requests already
+
+    causes = _causes(exc)
+    if api_url and any(isinstance(cause, ConnectionRefusedError) for cause in causes):
+        return (
+            f"could not connect: nothing accepted the connection at {_host_and_port(api_url)} (connection refused);"
+            " check api_url's host and port"
+        )
+    closed = (http.client.RemoteDisconnected, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+    if api_url and any(isinstance(cause, closed) for cause in causes):
+        words = f"the server at {_host_and_port(api_url)} closed the connection without any answer"
+        # A TLS server that gets plain HTTP hangs up without a word: the usual cause on http://.
+        if urlsplit(api_url).scheme == "http":
+            words += "; if api_url says http:// where the server speaks HTTPS, use https://"
+        return words
+    return "could not connect, or the connection was dropped"
+
+
 def _transport_message(
     exc: Exception, action: str, *, deadline_passed: bool = False, timeout: float = 0, ca_path: str | None = None,
+    api_url: str = "",
 ) -> str:
     requests = _requests()
     if deadline_passed:
@@ -242,7 +287,7 @@ def _transport_message(
     elif isinstance(exc, requests.exceptions.ConnectionError) and _malformed_answer(exc):
         why = f"the answer was not HTTP that could be read ({_malformed_answer(exc)}): a proxy or gateway in the way?"
     elif isinstance(exc, requests.exceptions.ConnectionError):
-        why = "could not connect, or the connection was dropped"
+        why = _connection_failure_words(exc, api_url)
     elif isinstance(exc, requests.exceptions.ChunkedEncodingError):
         why = "the connection was dropped in the middle of the answer"
     else:
@@ -371,7 +416,9 @@ class TelenorClient:
         """After a passing transport fault: wait for the next attempt, or raise when this was the last."""
         if attempt == attempts:
             passed = getattr(exc, "deadline_passed", False)
-            message = _transport_message(exc, action, deadline_passed=passed, timeout=self.settings.timeout)
+            message = _transport_message(
+                exc, action, deadline_passed=passed, timeout=self.settings.timeout, api_url=self.api_url,
+            )
             raise TelenorTransportError(
                 f"{message} (gave up after {attempt} attempt{'s' if attempt > 1 else ''})",
                 attempts=attempt,

@@ -328,14 +328,17 @@ def test_seed_errors_from_the_token_endpoint_reach_the_caller(api, delays, statu
     assert_nothing_secret_in(caught.value)
 
 
-def test_connection_refused_is_a_transport_error_after_retries(delays):
-    client = make_client(f"http://127.0.0.1:{closed_port()}", delays, retries=2)
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_connection_refused_is_a_transport_error_after_retries(delays, scheme):
+    port = closed_port()
+    client = make_client(f"{scheme}://127.0.0.1:{port}", delays, retries=2)
 
     with pytest.raises(TelenorTransportError) as caught:
         client.request_token()
 
-    assert "could not connect" in str(caught.value)
-    assert "gave up after 3 attempts" in str(caught.value)
+    assert (f"could not connect: nothing accepted the connection at 127.0.0.1:{port} (connection refused);"
+            " check api_url's host and port (gave up after 3 attempts)") in str(caught.value)
+    assert "https://" not in str(caught.value).partition("failed: ")[2]  # the scheme is not the problem
     assert caught.value.attempts == 3
     assert caught.value.retryable  # a later run may find the API back
     assert len(delays) == 2
@@ -363,10 +366,29 @@ def test_an_answer_that_is_not_http_is_said_so_not_called_a_connection_failure(d
 
 def test_a_connection_closed_without_an_answer_is_still_a_dropped_connection(delays):
     with HostileServer(b"") as server:
+        port = server.url.rpartition(":")[2]
         with pytest.raises(TelenorTransportError) as caught:
-            make_client(server.url, delays, retries=0).request_token()
+            make_client(server.url, delays, retries=1).request_token()
 
-    assert "could not connect, or the connection was dropped" in str(caught.value)
+    assert (f"the server at 127.0.0.1:{port} closed the connection without any answer; if api_url says http://"
+            " where the server speaks HTTPS, use https:// (gave up after 2 attempts)") in str(caught.value)
+    assert "nothing accepted the connection" not in str(caught.value)
+    assert caught.value.attempts == 2 and server.connections == 2 and caught.value.retryable
+    assert_nothing_secret_in(caught.value)
+
+
+def test_plain_http_to_a_tls_server_suggests_https(tls_api, delays):
+    # A new user's pass: http:// to the emulator's --tls port said "could not connect, or the
+    # connection was dropped", like a port with nothing behind it.
+    port = tls_api.url.rpartition(":")[2]
+    with pytest.raises(TelenorTransportError) as caught:
+        make_client(tls_api.url.replace("https://", "http://"), delays, retries=1).request_token()
+
+    assert f"the server at 127.0.0.1:{port} closed the connection without any answer" in str(caught.value)
+    assert "if api_url says http:// where the server speaks HTTPS, use https://" in str(caught.value)
+    assert caught.value.attempts == 2 and caught.value.retryable
+    assert tls_api.seen == []
+    assert_nothing_secret_in(caught.value)
 
 
 def test_timeout_is_a_transport_error_naming_the_option(api, delays):
