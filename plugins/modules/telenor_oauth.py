@@ -107,6 +107,9 @@ EXAMPLES = r"""
       Authorization: "{{ telenor.authorization }}"
   no_log: true
 
+# client_id, client_secret and api_url come from module_defaults for
+# group/telenor.oauth.telenor (see the last example), or from the TELENOR_* environment
+# variables of the host the module runs on (here the controller).
 - name: Rotate the token and revoke the one it replaces
   telenor.oauth.telenor_oauth:
     force: true
@@ -131,6 +134,8 @@ EXAMPLES = r"""
 # A token for one job only, revoked at its end. Its own cache_dir keeps it apart from the
 # shared cache: state=absent there would log out the token that the lookup, other jobs and
 # the telenor.oauth.service_token role use, and that the role wrote into services' files.
+# As for the rotation, client_id, client_secret and api_url come from module_defaults
+# (group/telenor.oauth.telenor) or the TELENOR_* environment variables.
 - name: Make a cache directory for this job's token
   ansible.builtin.tempfile:
     state: directory
