@@ -218,6 +218,45 @@ def test_a_host_that_fails_rotation_keeps_its_file_and_the_old_token_stays_valid
     assert new != old and emulator.is_token_valid(new)
 
 
+@pytest.mark.parametrize("rotate", [
+    pytest.param(True, id="rotation"),
+    pytest.param(False, id="first-run", marks=further_variant),
+])
+def test_a_host_whose_service_fails_to_restart_is_told_to_restart_it_itself_as_a_rerun_would_not(
+        fleet, emulator, rotate):
+    broken = LOCAL_HOSTS[0]
+    service = yaml.safe_load((fleet.inventory.parent / "host_vars" / f"{broken}.yml").read_text())["it_service"]
+    script = Path("/etc/init.d") / service
+    working = script.read_text()
+    if rotate:
+        assert fleet.run(playbook=ROTATE).rc == 0
+        old = fleet.token(SSH_HOST)
+    script.write_text('#!/bin/sh\ncase "$1" in status) exit 0 ;; esac\nexit 1\n')
+
+    run = fleet.run(*(("-e", "service_token_rotate=true") if rotate else ()), playbook=ROTATE)
+    assert run.rc != 0
+    assert recap(run.stdout)[broken]["failed"] == 1
+    token = fleet.token(SSH_HOST)
+    assert fleet.token(broken) == token  # the file was written before the restart failed
+    if rotate:
+        assert token != old and emulator.is_token_valid(old)  # not revoked: the service still uses it
+    message = " ".join(run.stdout.split())
+    for words in (f"The files of {broken} ({service}) already hold this run's token",
+                  "a run of the role again finds those files up to date and restarts nothing",
+                  "restart or reload those services yourself"):
+        assert words in message, run.stdout
+    assert "to give them the new token" not in message
+    assert "did not get this run's token" not in message
+    assert "Their files are as they were" not in message
+
+    # What the message warns of: once the service is fixed, a run of the role leaves it as it is.
+    script.write_text(working)
+    again = fleet.run(playbook=ROTATE)
+    assert again.rc == 0, again.output
+    assert recap(again.stdout)[broken]["changed"] == 0
+    assert fleet.restarts(broken) == (RESTARTED if rotate else [])
+
+
 @pytest.mark.parametrize(("variables", "words"), [
     # The lookup's own variables reach the role's token request.
     pytest.param({"telenor_ca_path": "/nonexistent/telenor-ca.pem"}, ["ca_path", "/nonexistent/telenor-ca.pem", "does not exist"],
