@@ -43,7 +43,7 @@ UNLABELLED_VAULT_ID = "default"
 
 NO_SECRET_MESSAGE = (
     "path (service_token_vault_file in the telenor.oauth.service_token role) needs a vault secret"
-    " to encrypt with: run with --vault-id or --vault-password-file"
+    " to encrypt with: run with --ask-vault-pass, --vault-password-file or --vault-id"
 )
 
 VaultSecrets = t.Sequence[tuple[str, VaultSecret]]

@@ -339,6 +339,16 @@ def test_a_role_run_with_only_a_vault_file_keeps_the_vault_copy_fresh(ansible, e
     assert emulator.stats()["token_requests"] == 1
 
 
+def test_a_vault_file_without_a_vault_secret_says_every_way_to_give_one(ansible, emulator, tmp_path):
+    run = ansible.run(HERE / "vault_only.yml", inventory=ansible.inventory(1),
+                      extra_vars={"service_token_vault_file": str(tmp_path / "current-token.vault.yml")})
+    assert run.rc != 0
+    message = " ".join(run.stdout.split())
+    assert "service_token_vault_file" in message and "cannot be written" in message, run.stdout
+    assert "needs a vault secret to encrypt with: run with --ask-vault-pass, --vault-password-file or --vault-id" in message
+    assert emulator.stats()["token_requests"] == 0
+
+
 # --- rotation across plays, batches and limits, on local hosts -----------------------------
 
 
