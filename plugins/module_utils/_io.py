@@ -390,10 +390,14 @@ def _write_temporary_then_rename(
             # On the descriptor: whoever can write the directory can swap the temporary file's
             # name (for a hard link to /etc/shadow, say) at any time, but not the open file.
             _drop_inherited_acl(fd)
-            # chown first, as it clears the set-id bits that the mode may then set. Always the
-            # group: in a set-gid directory, a new file gets the directory's group, which its
-            # owner (a service user) chose.
-            os.fchown(fd, -1 if owner is None else owner, os.getegid() if group is None else group)
+            # In a set-gid directory a new file gets the directory's group, which its owner (a
+            # service user) chose. Only then is ours set, so that where no chown is needed (file
+            # systems that refuse one, such as vfat) none is made.
+            if group is None and os.fstat(fd).st_gid != os.getegid():
+                group = os.getegid()
+            # chown first, as it clears the set-id bits that the mode may then set.
+            if owner is not None or group is not None:
+                os.fchown(fd, -1 if owner is None else owner, -1 if group is None else group)
             os.fchmod(fd, mode)  # 0600 & umask until now, and nothing written yet
             if prepare is not None:
                 prepare(temporary)
