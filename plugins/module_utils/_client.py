@@ -229,9 +229,10 @@ def _causes(exc: BaseException) -> list[BaseException]:
     """``exc`` and what it wraps: requests' errors hold urllib3's in args, urllib3's hold the
     socket's error as ``reason`` or ``__cause__``. Bounded: no library nests deeper."""
     found: list[BaseException] = [exc]
-    for cause in found:
-        if len(found) >= 16:
-            break
+    index = 0
+    while index < len(found) < 16:  # breadth first: found grows as it is read
+        cause = found[index]
+        index += 1
         for inner in (*getattr(cause, "args", ()), getattr(cause, "reason", None), cause.__cause__, cause.__context__):
             if isinstance(inner, BaseException) and all(inner is not known for known in found):
                 found.append(inner)
