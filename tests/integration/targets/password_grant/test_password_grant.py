@@ -243,9 +243,11 @@ def _run_role(users_ansible, users_emulator, role_fleet, playbook: str) -> None:
     assert users_emulator.stats()["token_requests"] == 1
 
 
-def test_the_role_over_several_hosts_with_a_vaulted_password_through_module_defaults(
+def test_the_plays_own_tasks_take_a_vaulted_system_user_through_module_defaults(
         users_ansible, users_emulator, role_fleet):
-    _run_role(users_ansible, users_emulator, role_fleet, "role_module_defaults.yml")
+    # The fleet's group_vars give the role's service_token_* variables too, which these tasks do
+    # not read: only module_defaults can make their token the system user's.
+    _run_role(users_ansible, users_emulator, role_fleet, "play_module_defaults.yml")
 
 
 def test_the_role_over_several_hosts_with_a_vaulted_password_in_its_variables(users_ansible, users_emulator, role_fleet):
