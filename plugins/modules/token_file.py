@@ -406,10 +406,10 @@ def refuse_attributes_that_forbid_replacing(attributes: str | None) -> None:
     change, which they forbid, so every run would fail and leave its temporary file behind."""
     if attributes is None or attributes.startswith("-"):
         return
-    forbidding = [flag for flag in "ia" if flag in attributes]
+    forbidding = [f"{flag} ({meaning})" for flag, meaning in (("i", "immutable"), ("a", "append only")) if flag in attributes]
     if forbidding:
         raise TokenFileError(
-            f"attributes {attributes!r} sets {' and '.join(forbidding)} (immutable, append only), which forbid"
+            f"attributes {attributes!r} sets {' and '.join(forbidding)}, which forbid"
             " replacing the file, as every write of a token does; leave them out",
             option="attributes",
         )
