@@ -232,8 +232,10 @@ def test_a_host_whose_service_fails_to_restart_is_told_to_restart_it_itself_as_a
         assert fleet.run(playbook=ROTATE).rc == 0
         old = fleet.token(SSH_HOST)
     script.write_text('#!/bin/sh\ncase "$1" in status) exit 0 ;; esac\nexit 1\n')
-
-    run = fleet.run(*(("-e", "service_token_rotate=true") if rotate else ()), playbook=ROTATE)
+    try:
+        run = fleet.run(*(("-e", "service_token_rotate=true") if rotate else ()), playbook=ROTATE)
+    finally:
+        script.write_text(working)  # the host's other tests use this service
     assert run.rc != 0
     assert recap(run.stdout)[broken]["failed"] == 1
     token = fleet.token(SSH_HOST)
@@ -250,7 +252,6 @@ def test_a_host_whose_service_fails_to_restart_is_told_to_restart_it_itself_as_a
     assert "Their files are as they were" not in message
 
     # What the message warns of: once the service is fixed, a run of the role leaves it as it is.
-    script.write_text(working)
     again = fleet.run(playbook=ROTATE)
     assert again.rc == 0, again.output
     assert recap(again.stdout)[broken]["changed"] == 0
